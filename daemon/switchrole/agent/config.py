@@ -1,0 +1,396 @@
+"""Read ~/.aws/config and ~/.aws/credentials the way botocore does, and turn a profile into a plan.
+
+A plan says where a role's credentials come from (the source at the bottom of the
+``source_profile`` chain) and which AssumeRole calls lead from there to the role, with every
+STS parameter the profile sets. Parsing reuses botocore's own loader so section names, quoting,
+nested blocks and the credentials-file override behave exactly as in the AWS CLI.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import protocol
+
+SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+STATIC_KEYS = ("aws_access_key_id", "aws_secret_access_key")
+
+
+class ConfigError(Exception):
+    """A profile that cannot be used, with a wire error code and a hint a person can act on."""
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the asking shell sees: its config files and endpoint settings."""
+
+    config_file: str
+    credentials_file: str
+    env: tuple[tuple[str, str], ...] = ()
+    user: str = "user"
+
+    def getenv(self, name: str) -> str | None:
+        return dict(self.env).get(name)
+
+
+@dataclass(frozen=True)
+class StaticKeys:
+    profile: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One AssumeRole call, made with the credentials of the hop below it."""
+
+    profile: str
+    role_arn: str
+    session_name: str
+    external_id: str | None = None
+    duration_seconds: int | None = None
+    mfa_serial: str | None = None
+    source_identity: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    region: str | None
+    url: str | None
+    regional: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: str
+    source: StaticKeys
+    hops: tuple[Hop, ...]
+    region: str | None
+    endpoint: Endpoint
+
+    @property
+    def role_arn(self) -> str:
+        return self.hops[-1].role_arn
+
+    def parent(self) -> Plan | None:
+        """The plan for the hop below the last one, or None when the source is direct."""
+        if len(self.hops) < 2:
+            return None
+        return Plan(self.hops[-2].profile, self.source, self.hops[:-1], self.region, self.endpoint)
+
+    def key(self) -> str:
+        """Identity of the session this plan yields: any change to its definition is a new key.
+
+        The source secret is hashed in so rotated keys never reuse old sessions; only the hash
+        is kept.
+        """
+        h = hashlib.sha256()
+        h.update(repr((self.hops, self.endpoint)).encode())
+        h.update(repr((self.source.profile, self.source.access_key_id)).encode())
+        h.update(self.source.secret_access_key.encode())
+        h.update((self.source.session_token or "").encode())
+        return h.hexdigest()
+
+
+class ConfigFiles:
+    """Parsed config per (config, credentials) pair, re-read only when a file changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], tuple[object, dict[str, Any]]] = {}
+
+    def load(self, ctx: Context) -> dict[str, Any]:
+        stamp = (_stamp(ctx.config_file), _stamp(ctx.credentials_file))
+        key = (ctx.config_file, ctx.credentials_file)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        parsed = load_config(ctx.config_file, ctx.credentials_file)
+        with self._lock:
+            self._cache[key] = (stamp, parsed)
+        return parsed
+
+
+def _stamp(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _parse_file(path: str) -> dict[str, Any]:
+    import botocore.configloader
+    import botocore.exceptions
+
+    try:
+        parsed: dict[str, Any] = botocore.configloader.raw_config_parse(path)
+        return parsed
+    except botocore.exceptions.ConfigNotFound:
+        return {}
+    except botocore.exceptions.ConfigParseError:
+        raise ConfigError(protocol.BAD_CONFIG, _describe_parse_error(path)) from None
+
+
+def _describe_parse_error(path: str) -> str:
+    """botocore says only 'Unable to parse'; find the line so the person can fix it."""
+    parser = configparser.RawConfigParser()
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except UnicodeDecodeError:
+        return f"{path} is not valid UTF-8 text"
+    except configparser.MissingSectionHeaderError as exc:
+        return f"{path} line {exc.lineno}: a setting appears before any [section] header"
+    except configparser.ParsingError as exc:
+        lineno, line = exc.errors[0]
+        return f"{path} line {lineno}: cannot parse {line.strip()[:60]!r}"
+    except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as exc:
+        return f"{path} line {exc.lineno}: {exc.message.split(': ', 1)[-1]}"
+    except configparser.Error as exc:
+        return f"{path}: {exc.message}"
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    return f"{path} could not be parsed"
+
+
+def load_config(config_file: str, credentials_file: str) -> dict[str, Any]:
+    """The merged view botocore's Session.full_config builds: credentials override config."""
+    import botocore.configloader
+
+    config: dict[str, Any] = botocore.configloader.build_profile_map(_parse_file(config_file))
+    profiles: dict[str, dict[str, Any]] = config["profiles"]
+    for name, values in _parse_file(credentials_file).items():
+        profiles.setdefault(name, {}).update(values)
+    config["credentials_sections"] = set(_parse_file(credentials_file))
+    return config
+
+
+def profile_names(config: dict[str, Any]) -> list[str]:
+    return sorted(config["profiles"])
+
+
+def _has_static_keys(profile: dict[str, Any]) -> bool:
+    return all(profile.get(k) for k in STATIC_KEYS)
+
+
+def _static(name: str, profile: dict[str, Any]) -> StaticKeys:
+    return StaticKeys(
+        profile=name,
+        access_key_id=str(profile["aws_access_key_id"]).strip(),
+        secret_access_key=str(profile["aws_secret_access_key"]).strip(),
+        session_token=(profile.get("aws_session_token") or None),
+    )
+
+
+def _int(name: str, profile: dict[str, Any], key: str) -> int | None:
+    raw = profile.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(
+            protocol.BAD_CONFIG, f"profile {name}: {key} = {raw!r} is not a whole number"
+        ) from None
+
+
+def default_session_name(user: str) -> str:
+    cleaned = re.sub(r"[^\w+=,.@-]", "-", f"switchrole-{user}", flags=re.ASCII)
+    return cleaned[:64]
+
+
+def _hop(name: str, profile: dict[str, Any], ctx: Context) -> Hop:
+    session_name = str(profile.get("role_session_name") or default_session_name(ctx.user))
+    if not SESSION_NAME.fullmatch(session_name):
+        raise ConfigError(
+            protocol.BAD_CONFIG,
+            f"profile {name}: role_session_name {session_name!r} is invalid",
+            "use 2 to 64 characters from letters, digits and +=,.@_-",
+        )
+    tags: list[tuple[str, str]] = []
+    for item in str(profile.get("session_tags") or "").split(","):
+        if item.strip():
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(
+                    protocol.BAD_CONFIG,
+                    f"profile {name}: session_tags entry {item.strip()!r} is not key=value",
+                )
+            tags.append((key.strip(), value.strip()))
+    transitive = tuple(
+        k.strip() for k in str(profile.get("transitive_session_tags") or "").split(",") if k.strip()
+    )
+    return Hop(
+        profile=name,
+        role_arn=str(profile["role_arn"]).strip(),
+        session_name=session_name,
+        external_id=profile.get("external_id") or None,
+        duration_seconds=_int(name, profile, "duration_seconds"),
+        mfa_serial=profile.get("mfa_serial") or None,
+        source_identity=profile.get("source_identity") or None,
+        tags=tuple(tags),
+        transitive_tag_keys=transitive,
+    )
+
+
+def _unknown_profile(name: str, config: dict[str, Any], ctx: Context) -> ConfigError:
+    if f"profile {name}" in config.get("credentials_sections", ()):
+        return ConfigError(
+            protocol.NO_SUCH_PROFILE,
+            f"profile {name!r} is written as [profile {name}] in {ctx.credentials_file}",
+            f"in the credentials file sections are named without 'profile': use [{name}]",
+        )
+    known = ", ".join(profile_names(config)) or "none"
+    return ConfigError(
+        protocol.NO_SUCH_PROFILE,
+        f"no profile named {name!r} in {ctx.config_file} or {ctx.credentials_file}",
+        f"profiles found: {known}",
+    )
+
+
+def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
+    """Follow ``source_profile`` from ``name`` down to static keys, as botocore does."""
+    profiles: dict[str, dict[str, Any]] = config["profiles"]
+    if name not in profiles:
+        raise _unknown_profile(name, config, ctx)
+    target = profiles[name]
+    if not target.get("role_arn"):
+        raise ConfigError(
+            protocol.NOT_A_ROLE,
+            f"profile {name!r} has no role_arn, so there is no role to switch into",
+            "switch into a profile with role_arn and source_profile (e.g. [profile test])",
+        )
+    hops: list[Hop] = []
+    visited: list[str] = []
+    current = name
+    while True:
+        profile = profiles[current]
+        visited.append(current)
+        # In a source profile static keys win over its own role_arn (botocore's rule).
+        if len(visited) > 1 and _has_static_keys(profile):
+            source = _static(current, profile)
+            break
+        if not profile.get("role_arn"):
+            if _has_static_keys(profile):
+                source = _static(current, profile)
+                break
+            raise ConfigError(
+                protocol.NO_SOURCE_CREDENTIALS,
+                f"source profile {current!r} has no credentials "
+                "(no aws_access_key_id/aws_secret_access_key)",
+                f"add your access keys under [{current}] in {ctx.credentials_file}",
+            )
+        if profile.get("source_profile") and profile.get("credential_source"):
+            raise ConfigError(
+                protocol.BAD_CONFIG,
+                f"profile {current!r} sets both source_profile and credential_source",
+                "keep only one of them",
+            )
+        if profile.get("credential_source"):
+            raise ConfigError(
+                protocol.BAD_CONFIG,
+                f"profile {current!r}: credential_source is not supported yet",
+                "use source_profile",
+            )
+        source_name = profile.get("source_profile")
+        if not source_name:
+            raise ConfigError(
+                protocol.BAD_CONFIG,
+                f"profile {current!r} has role_arn but no source_profile or credential_source",
+                "add source_profile = <profile with your access keys>",
+            )
+        hops.append(_hop(current, profile, ctx))
+        if source_name == current and _has_static_keys(profile):
+            source = _static(current, profile)
+            break
+        if source_name not in profiles:
+            raise ConfigError(
+                protocol.NO_SUCH_PROFILE,
+                f"profile {current!r} names source_profile {source_name!r}, which does not exist",
+                f"add [{source_name}] with your access keys to {ctx.credentials_file}",
+            )
+        if source_name in visited:
+            cycle = " -> ".join([*visited[visited.index(source_name) :], source_name])
+            raise ConfigError(
+                protocol.BAD_CONFIG,
+                f"source_profile cycle: {cycle}",
+                "one profile in the cycle must hold static keys",
+            )
+        current = source_name
+    hops.reverse()
+    region = next((profiles[p].get("region") for p in visited if profiles[p].get("region")), None)
+    return Plan(name, source, tuple(hops), region, _endpoint(config, target, region, ctx))
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() == "true"
+
+
+def _endpoint(config: dict[str, Any], profile: dict[str, Any], region: str | None, ctx: Context) -> Endpoint:
+    """STS endpoint in botocore's order: env per-service, env global, [services], profile."""
+    mode = ctx.getenv("AWS_STS_REGIONAL_ENDPOINTS") or profile.get("sts_regional_endpoints")
+    regional = str(mode or "regional").strip().lower() != "legacy"
+    ignore = ctx.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or profile.get(
+        "ignore_configured_endpoint_urls"
+    )
+    if ignore is not None and _truthy(ignore):
+        return Endpoint(region, None, regional)
+    url = ctx.getenv("AWS_ENDPOINT_URL_STS") or ctx.getenv("AWS_ENDPOINT_URL")
+    if not url:
+        services = config.get("services", {}).get(str(profile.get("services", "")), {})
+        sts = services.get("sts") if isinstance(services, dict) else None
+        if isinstance(sts, dict):
+            url = sts.get("endpoint_url")
+    if not url:
+        url = profile.get("endpoint_url")
+    return Endpoint(region, str(url).strip() if url else None, regional)
+
+
+def profile_kind(profile: dict[str, Any]) -> str:
+    """How a profile gets credentials, in the order botocore's provider chain tries them."""
+    if profile.get("role_arn"):
+        return "role"
+    if profile.get("web_identity_token_file"):
+        return "web-identity"
+    if profile.get("sso_session") or profile.get("sso_start_url"):
+        return "sso"
+    if _has_static_keys(profile):
+        return "static-keys"
+    if profile.get("credential_process"):
+        return "process"
+    return "settings"
+
+
+def describe_profiles(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per profile for `switchrole list`: never a secret, only names and ARNs."""
+    rows = []
+    for name in profile_names(config):
+        profile = config["profiles"][name]
+        rows.append(
+            {
+                "profile": name,
+                "kind": profile_kind(profile),
+                "role_arn": profile.get("role_arn"),
+                "source_profile": profile.get("source_profile"),
+                "region": profile.get("region"),
+                "mfa_serial": profile.get("mfa_serial"),
+            }
+        )
+    return rows

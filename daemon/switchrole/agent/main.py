@@ -1,0 +1,119 @@
+"""Start the agent: harden the process, claim the socket, signal readiness, serve until told.
+
+Started detached by the client (``--ready-fd``: the client waits for "ready" on that pipe) or
+in the foreground by ``switchrole daemon run`` for systemd/launchd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+
+from .. import paths
+from .harden import harden
+from .server import Server
+from .service import Agent
+
+log = logging.getLogger("switchrole.agent")
+
+
+def _answering(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def _warm_up() -> None:
+    # Importing botocore and loading the STS model takes a few hundred ms; do it while the
+    # first client is still on its way, not inside its request.
+    from .sts import Sts
+
+    Sts()._session(True).get_service_model("sts")
+
+
+def run(ready_fd: int | None) -> int:
+    harden()
+    # The agent never uses AWS settings or credentials from its own environment.
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        del os.environ[name]
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s switchrole-agent[%(process)d] %(message)s"
+    )
+    try:
+        directory = paths.runtime_dir(create=True)
+        sock_path = paths.socket_path(directory)
+    except paths.RuntimeDirError as exc:
+        log.error("%s", exc)
+        return 1
+
+    lock_fd: int | None = None
+    if ready_fd is None:
+        # Started by hand or by a service manager: take the autostart lock so a client
+        # starting an agent at the same moment cannot race us for the socket.
+        import fcntl
+
+        lock_fd = os.open(paths.lock_path(sock_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        if _answering(sock_path):
+            log.error("an agent is already running on %s", sock_path)
+            return 1
+        if os.path.lexists(sock_path):
+            os.unlink(sock_path)
+
+    server: Server
+    agent = Agent(sock_path, stop=lambda: server.stop())
+    server = Server(sock_path, agent.handle)
+    try:
+        server.bind()
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", sock_path, exc.strerror)
+        return 1
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        server.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    threading.Thread(target=_warm_up, daemon=True).start()
+    if ready_fd is not None:
+        os.write(ready_fd, b"ready\n")
+        os.close(ready_fd)
+    log.info("listening on %s", sock_path)
+
+    def tick() -> None:
+        if not server.still_ours():
+            log.info("socket %s was removed or replaced; exiting", sock_path)
+            server.stop()
+
+    try:
+        server.serve_forever(tick)
+    finally:
+        server.close()
+        log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchrole-agent")
+    parser.add_argument("--ready-fd", type=int, default=None)
+    args = parser.parse_args(argv)
+    return run(args.ready_fd)
+
+

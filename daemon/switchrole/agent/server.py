@@ -1,0 +1,142 @@
+"""The agent's Unix socket: who may connect, how much they may send, how long they may take.
+
+One request and one response per connection. The peer's uid is checked with SO_PEERCRED before
+anything is read; the request size is capped before parsing; a read deadline frees the thread
+of a client that never speaks; connections beyond a cap are answered ``busy`` at once.
+A handler exception becomes an ``internal`` error reply, never a dead agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .. import protocol
+from ..protocol import RemoteError
+
+log = logging.getLogger("switchrole.agent")
+
+Handler = Callable[[dict[str, Any], int], dict[str, Any]]
+
+
+def peer_credentials(conn: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end of a Unix socket."""
+    if sys.platform.startswith("linux"):
+        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _gid = struct.unpack("3i", raw)
+        return pid, uid
+    # BSD/macOS: LOCAL_PEERCRED returns a struct xucred (version, uid, ngroups, groups...).
+    raw = conn.getsockopt(0, 0x001, 76)
+    _version, uid = struct.unpack_from("Ii", raw)
+    return 0, uid
+
+
+class Server:
+    def __init__(self, path: str, handler: Handler, max_connections: int = 32) -> None:
+        self.path = path
+        self.handler = handler
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stopping = threading.Event()
+        self._sock: socket.socket | None = None
+        self.inode: int | None = None
+
+    def bind(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
+        os.chmod(self.path, 0o600)
+        sock.listen(128)
+        sock.settimeout(1.0)
+        self.inode = os.stat(self.path).st_ino
+        self._sock = sock
+
+    def still_ours(self) -> bool:
+        """False once our socket file was removed or replaced by someone else's."""
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop accepting. The socket file goes at once, so the next client starts a new agent."""
+        self._stopping.set()
+        if self.still_ours():
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def serve_forever(self, tick: Callable[[], None] | None = None) -> None:
+        assert self._sock is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                if tick is not None:
+                    tick()
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    break
+                raise
+            if not self._slots.acquire(blocking=False):
+                self._refuse(conn, RemoteError(protocol.BUSY, "the agent is busy; try again"))
+                continue
+            threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.still_ours():
+            os.unlink(self.path)
+
+    def _refuse(self, conn: socket.socket, error: RemoteError) -> None:
+        try:
+            conn.settimeout(0.5)
+            conn.sendall(protocol.encode(error.to_wire()))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        try:
+            pid, uid = peer_credentials(conn)
+            if uid != os.getuid():
+                log.warning("refused a connection from uid %d (pid %d)", uid, pid)
+                self._refuse(conn, RemoteError(protocol.FORBIDDEN, "connection from another user refused"))
+                return
+            conn.settimeout(protocol.READ_DEADLINE)
+            try:
+                request = protocol.decode(protocol.read_line(conn, protocol.MAX_REQUEST))
+            except protocol.ProtocolError as exc:
+                self._refuse(conn, RemoteError(protocol.BAD_REQUEST, str(exc)))
+                return
+            except (TimeoutError, OSError):
+                conn.close()
+                return
+            try:
+                reply: dict[str, Any] = {"ok": True, "result": self.handler(request, pid)}
+            except RemoteError as exc:
+                reply = exc.to_wire()
+            except Exception as exc:  # a bug must cost one request, not the agent
+                log.error("internal error handling %s: %s", request.get("op"), type(exc).__name__)
+                reply = RemoteError(protocol.INTERNAL, f"internal error in the agent ({type(exc).__name__})").to_wire()
+            try:
+                conn.settimeout(protocol.READ_DEADLINE)
+                conn.sendall(protocol.encode(reply))
+            except OSError:
+                pass
+            conn.close()
+        finally:
+            self._slots.release()

@@ -1,0 +1,199 @@
+"""What the agent does with each request: validate it, resolve the profile, answer with data.
+
+The answer to ``env`` is credential data, never shell code: the client renders it. Errors
+are ``RemoteError``s with a code, a message and a hint; no secret ever goes into one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__, protocol
+from ..protocol import RemoteError
+from .config import ConfigError, ConfigFiles, Context, Plan, resolve
+from .sessions import Session, SessionStore
+from .sts import ROLE_CHAINING_LIMIT, Credentials, Sts, StsError
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "v": int,
+    "client": str,
+    "op": str,
+    "profile": str,
+    "ctx": dict,
+    "shell_pid": int,
+    "mfa_code": str,
+}
+_CTX_FIELDS = {"config_file": str, "credentials_file": str, "env": dict, "user": str}
+
+
+def rfc3339(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _bad(message: str) -> RemoteError:
+    return RemoteError(protocol.BAD_REQUEST, message)
+
+
+def validate(request: dict[str, Any]) -> None:
+    """Refuse unknown keys, wrong types and unknown operations before doing anything."""
+    for key, value in request.items():
+        expected = _FIELDS.get(key)
+        if expected is None:
+            raise _bad(f"unknown request field {key!r}")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise _bad(f"request field {key!r} has the wrong type")
+    if request.get("op") not in protocol.OPS:
+        raise _bad(f"unknown operation {request.get('op')!r}")
+    ctx = request.get("ctx")
+    if ctx is not None:
+        for key, value in ctx.items():
+            if key not in _CTX_FIELDS or not isinstance(value, _CTX_FIELDS[key]):
+                raise _bad(f"bad context field {key!r}")
+        env = ctx.get("env", {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise _bad("context env must map strings to strings")
+
+
+def _context(request: dict[str, Any]) -> Context:
+    ctx = request.get("ctx")
+    if not isinstance(ctx, dict) or not isinstance(ctx.get("config_file"), str) or not isinstance(
+        ctx.get("credentials_file"), str
+    ):
+        raise _bad("this operation needs ctx with config_file and credentials_file")
+    return Context(
+        config_file=ctx["config_file"],
+        credentials_file=ctx["credentials_file"],
+        env=tuple(sorted(ctx.get("env", {}).items())),
+        user=ctx.get("user") or "user",
+    )
+
+
+def _remote(exc: ConfigError | StsError) -> RemoteError:
+    return RemoteError(exc.code, exc.message, exc.hint)
+
+
+class Agent:
+    def __init__(self, socket_path: str, stop: Callable[[], None], clock: Callable[[], float] = time.time) -> None:
+        self.socket_path = socket_path
+        self.started = clock()
+        self.clock = clock
+        self.files = ConfigFiles()
+        self.store = SessionStore(clock)
+        self._stop = stop
+        self._sts: Sts | None = None
+        self._sts_lock = threading.Lock()
+
+    @property
+    def sts(self) -> Sts:
+        with self._sts_lock:
+            if self._sts is None:
+                self._sts = Sts()
+            return self._sts
+
+    def handle(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        validate(request)
+        if request.get("client") not in (None, __version__):
+            # After an upgrade the new client must get a new agent: stop listening first so
+            # its retry starts one, then go away.
+            self._stop()
+            raise RemoteError(
+                protocol.VERSION_SKEW,
+                f"agent {__version__} does not serve client {request.get('client')}; restarting",
+            )
+        op = request["op"]
+        if op == "ping":
+            return {"pid": os.getpid(), "version": __version__, "socket": self.socket_path}
+        if op == "status":
+            return self.status()
+        if op == "stop":
+            self._stop()
+            return {"stopping": True, "pid": os.getpid()}
+        if op == "env":
+            return self.env(request)
+        raise _bad(f"operation {op!r} is not served by this agent")
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "socket": self.socket_path,
+            "started": rfc3339(self.started),
+            "sessions": [self._describe(s, now) for s in self.store.all() if s.creds is not None],
+        }
+
+    def _describe(self, s: Session, now: float) -> dict[str, Any]:
+        return {
+            "profile": s.profile,
+            "role_arn": s.role_arn,
+            "config_file": s.config_file,
+            "expiration": rfc3339(s.expiration),
+            "expires_in": max(0, int(s.expiration - now)),
+            "refresh_at": rfc3339(s.refresh_at()),
+            "state": s.state(now),
+            "generation": s.generation,
+            "last_error": s.last_error,
+        }
+
+    def plan(self, request: dict[str, Any]) -> tuple[Context, Plan]:
+        profile = request.get("profile")
+        if not profile:
+            raise _bad("no profile given")
+        ctx = _context(request)
+        try:
+            return ctx, resolve(self.files.load(ctx), profile, ctx)
+        except ConfigError as exc:
+            raise _remote(exc) from None
+
+    def env(self, request: dict[str, Any]) -> dict[str, Any]:
+        ctx, plan = self.plan(request)
+        session = self.store.session(plan.key(), plan.profile, plan.role_arn, ctx.config_file)
+        try:
+            creds = self.store.get(session, lambda: self._assume(plan))
+        except StsError as exc:
+            raise _remote(exc) from None
+        if creds.expiration is None or creds.expiration <= self.clock():
+            raise RemoteError(protocol.EXPIRED, f"the credentials for {plan.profile} have expired")
+        return {
+            "profile": plan.profile,
+            "role_arn": plan.role_arn,
+            "arn": creds.arn,
+            "region": plan.region,
+            "credentials": {
+                "access_key_id": creds.access_key_id,
+                "secret_access_key": creds.secret_access_key,
+                "session_token": creds.session_token,
+                "expiration": rfc3339(creds.expiration),
+            },
+            "expires_at": int(creds.expiration),
+            "refresh_at": int(session.refresh_at()),
+            "generation": session.generation,
+        }
+
+    def _credentials(self, plan: Plan) -> Credentials:
+        """Credentials for ``plan``: held ones when fresh, else one AssumeRole (single-flight)."""
+        session = self.store.session(plan.key(), plan.profile, plan.role_arn, "")
+        return self.store.get(session, lambda: self._assume(plan))
+
+    def _assume(self, plan: Plan) -> Credentials:
+        parent = plan.parent()
+        if parent is not None:
+            base = self._credentials(parent)
+        else:
+            source = plan.source
+            base = Credentials(
+                source.access_key_id,
+                source.secret_access_key,
+                source.session_token,
+                temporary=source.session_token is not None,
+            )
+        hop = plan.hops[-1]
+        duration = hop.duration_seconds
+        if duration is not None and duration > ROLE_CHAINING_LIMIT and base.temporary:
+            # STS caps role chaining at one hour whatever the role allows.
+            duration = ROLE_CHAINING_LIMIT
+        return self.sts.assume_role(hop, base, plan.endpoint, duration=duration)

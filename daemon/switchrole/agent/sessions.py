@@ -1,0 +1,114 @@
+"""Assumed-role sessions held in memory: single-flight fetches and refresh timing.
+
+A session is identified by the key of its plan (any change to a profile's definition is a new
+session). However many shells ask at once, one STS call is made per session: the first asker
+fetches under the session's lock and the others find the result when they get the lock.
+Credentials are handed out only while more than the refresh margin remains; inside the margin
+they are renewed first, and if STS is unreachable still-valid ones are served; expired ones never.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .sts import Credentials, StsError
+
+# botocore refreshes at 15 min (advisory) and 10 min (mandatory) before expiry and SDKs re-fetch
+# on every call inside that window; renewing at 20 min keeps handed-out credentials outside it.
+MAX_MARGIN = 20 * 60
+
+
+def refresh_margin(lifetime: float) -> float:
+    """Seconds before expiry at which a session is renewed, scaled for short lifetimes."""
+    return max(1.0, min(MAX_MARGIN, lifetime / 3))
+
+
+@dataclass
+class Session:
+    key: str
+    profile: str
+    role_arn: str
+    config_file: str
+    creds: Credentials | None = None
+    generation: int = 0
+    last_error: str | None = None
+    refreshing: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def expiration(self) -> float:
+        return self.creds.expiration or 0.0 if self.creds else 0.0
+
+    def refresh_at(self) -> float:
+        if self.creds is None:
+            return 0.0
+        return self.expiration - refresh_margin(self.creds.lifetime)
+
+    def state(self, now: float) -> str:
+        if self.refreshing:
+            return "refreshing"
+        if self.creds is None or self.expiration <= now:
+            return "expired" if self.creds else "error"
+        if self.last_error:
+            return "stale"
+        return "fresh"
+
+
+class SessionStore:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._sessions: dict[str, Session] = {}
+
+    def session(self, key: str, profile: str, role_arn: str, config_file: str) -> Session:
+        with self._lock:
+            s = self._sessions.get(key)
+            if s is None:
+                s = self._sessions[key] = Session(key, profile, role_arn, config_file)
+            return s
+
+    def _current(self, session: Session, lead: float) -> Credentials | None:
+        creds = session.creds
+        if creds is not None and self.clock() < session.refresh_at() - lead:
+            return creds
+        return None
+
+    def get(self, session: Session, fetch: Callable[[], Credentials], lead: float = 0.0) -> Credentials:
+        """Fresh credentials for ``session``, fetching at most once however many callers wait.
+
+        ``lead`` renews that many seconds before the margin: the background refresher uses it
+        so that shells asking at the margin find new credentials already waiting.
+        """
+        creds = self._current(session, lead)
+        if creds is not None:
+            return creds
+        with session.lock:
+            creds = self._current(session, lead)
+            if creds is not None:
+                return creds
+            held = session.creds
+            session.refreshing = True
+            try:
+                fresh = fetch()
+            except StsError as exc:
+                session.last_error = exc.message
+                if held is not None and exc.retryable and self.clock() < session.expiration:
+                    return held  # an outage must not take away credentials that still work
+                raise
+            finally:
+                session.refreshing = False
+            session.creds = fresh
+            session.generation += 1
+            session.last_error = None
+            return fresh
+
+    def all(self) -> list[Session]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._sessions.pop(key, None)

@@ -1,0 +1,237 @@
+"""The agent's only conversation with AWS: AssumeRole and GetSessionToken over botocore.
+
+botocore's own assume-role provider cannot refresh MFA roles and prompts with getpass, so the
+agent makes the calls itself. Each call gets explicit credentials, region and endpoint from
+the asking shell's plan; nothing is taken from the agent's own environment or config files.
+Errors become ``StsError`` with a wire code and a hint; no secret ever goes into one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.config
+import botocore.exceptions
+import botocore.session
+
+from .. import protocol
+from .config import Endpoint, Hop
+
+# botocore's "standard" retry mode retries throttling and 5xx with capped exponential backoff
+# and full jitter; these bound how long one request can take.
+CALL_CONFIG = botocore.config.Config(
+    connect_timeout=5,
+    read_timeout=15,
+    retries={"mode": "standard", "max_attempts": 4},
+)
+ROLE_CHAINING_LIMIT = 3600
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    expiration: float | None = None  # epoch seconds; None for long-term keys
+    issued: float = 0.0
+    mfa: bool = False  # carries MFA context (GetSessionToken with a code, or a role made with one)
+    temporary: bool = False
+    arn: str | None = None
+
+    @property
+    def lifetime(self) -> float:
+        return (self.expiration or 0.0) - self.issued
+
+
+class StsError(Exception):
+    def __init__(
+        self, code: str, message: str, hint: str = "", aws_code: str = "", retryable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.aws_code = aws_code
+        self.retryable = retryable
+
+
+_THROTTLE = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+_BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"}
+
+
+class Sts:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[bool, botocore.session.Session] = {}
+
+    def _session(self, regional: bool) -> botocore.session.Session:
+        with self._lock:
+            session = self._sessions.get(regional)
+            if session is None:
+                session = botocore.session.Session()
+                # Never read the agent's own files: all settings come with each request.
+                session.set_config_variable("config_file", os.devnull)
+                session.set_config_variable("credentials_file", os.devnull)
+                session.set_config_variable(
+                    "sts_regional_endpoints", "regional" if regional else "legacy"
+                )
+                self._sessions[regional] = session
+            return session
+
+    def _client(self, creds: Credentials, endpoint: Endpoint) -> Any:
+        session = self._session(endpoint.regional)
+        with self._lock:
+            return session.create_client(
+                "sts",
+                region_name=endpoint.region or "us-east-1",
+                endpoint_url=endpoint.url,
+                aws_access_key_id=creds.access_key_id,
+                aws_secret_access_key=creds.secret_access_key,
+                aws_session_token=creds.session_token,
+                config=CALL_CONFIG,
+            )
+
+    def assume_role(
+        self,
+        hop: Hop,
+        creds: Credentials,
+        endpoint: Endpoint,
+        *,
+        duration: int | None = None,
+        mfa_code: str | None = None,
+    ) -> Credentials:
+        params: dict[str, Any] = {"RoleArn": hop.role_arn, "RoleSessionName": hop.session_name}
+        if duration is not None:
+            params["DurationSeconds"] = duration
+        if hop.external_id:
+            params["ExternalId"] = hop.external_id
+        if mfa_code is not None and hop.mfa_serial:
+            params["SerialNumber"] = hop.mfa_serial
+            params["TokenCode"] = mfa_code
+        if hop.source_identity:
+            params["SourceIdentity"] = hop.source_identity
+        if hop.tags:
+            params["Tags"] = [{"Key": k, "Value": v} for k, v in hop.tags]
+        if hop.transitive_tag_keys:
+            params["TransitiveTagKeys"] = list(hop.transitive_tag_keys)
+        issued = time.time()
+        response = self._call(
+            "AssumeRole", hop.profile, hop.role_arn, endpoint, creds, hop.mfa_serial, params
+        )
+        return _credentials(
+            response["Credentials"],
+            issued,
+            mfa=creds.mfa or mfa_code is not None,
+            arn=response.get("AssumedRoleUser", {}).get("Arn"),
+        )
+
+    def get_session_token(
+        self,
+        profile: str,
+        creds: Credentials,
+        endpoint: Endpoint,
+        *,
+        duration: int | None,
+        mfa_serial: str | None,
+        mfa_code: str | None,
+    ) -> Credentials:
+        params: dict[str, Any] = {}
+        if duration is not None:
+            params["DurationSeconds"] = duration
+        if mfa_serial and mfa_code is not None:
+            params["SerialNumber"] = mfa_serial
+            params["TokenCode"] = mfa_code
+        issued = time.time()
+        response = self._call(
+            "GetSessionToken", profile, None, endpoint, creds, mfa_serial, params
+        )
+        return _credentials(response["Credentials"], issued, mfa=mfa_code is not None)
+
+    def _call(
+        self,
+        action: str,
+        profile: str,
+        role_arn: str | None,
+        endpoint: Endpoint,
+        creds: Credentials,
+        mfa_serial: str | None,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        client = self._client(creds, endpoint)
+        method = client.assume_role if action == "AssumeRole" else client.get_session_token
+        where = endpoint.url or f"STS in {endpoint.region or 'us-east-1'}"
+        try:
+            response: dict[str, Any] = method(**params)
+            return response
+        except botocore.exceptions.ClientError as exc:
+            raise _client_error(exc, action, profile, role_arn, mfa_serial, params) from None
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectionClosedError,
+        ):
+            raise StsError(
+                protocol.STS_UNAVAILABLE,
+                f"cannot reach {where} for profile {profile}",
+                "check the network or the endpoint_url / AWS_ENDPOINT_URL_STS setting",
+                retryable=True,
+            ) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StsError(protocol.STS_ERROR, f"{action} for profile {profile} failed: {exc}") from None
+
+
+def _client_error(
+    exc: botocore.exceptions.ClientError,
+    action: str,
+    profile: str,
+    role_arn: str | None,
+    mfa_serial: str | None,
+    params: dict[str, Any],
+) -> StsError:
+    err = exc.response.get("Error", {})
+    aws_code = str(err.get("Code", "Unknown"))
+    aws_message = str(err.get("Message", "")).strip()
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    what = f"{action} of {role_arn}" if role_arn else action
+    message = f"STS refused {what} for profile {profile}: {aws_code}: {aws_message}"
+    if aws_code in _THROTTLE or status >= 500:
+        return StsError(protocol.STS_UNAVAILABLE, message, "STS is throttling or failing; try again shortly", aws_code, True)
+    if aws_code == "AccessDenied":
+        if "MultiFactorAuthentication failed" in aws_message or (
+            "TokenCode" in params and "invalid MFA" in aws_message
+        ):
+            return StsError(protocol.MFA_INVALID, f"the MFA code was not accepted for {mfa_serial}", "enter the current code from your MFA device", aws_code)
+        hint = ""
+        if role_arn and mfa_serial is None and "not authorized to perform: sts:AssumeRole" in aws_message:
+            hint = (
+                "the role's trust policy may require MFA; add your MFA device to the profile: "
+                f"mfa_serial = arn:aws:iam::<your account>:mfa/<your user>  under [profile {profile}]"
+            )
+        return StsError(protocol.ACCESS_DENIED, message, hint, aws_code)
+    if aws_code in _BAD_KEYS:
+        return StsError(protocol.ACCESS_DENIED, message, "check the source profile's access keys", aws_code)
+    return StsError(protocol.STS_ERROR, message, "", aws_code)
+
+
+def _credentials(raw: dict[str, Any], issued: float, *, mfa: bool, arn: str | None = None) -> Credentials:
+    expiration = raw["Expiration"]
+    if isinstance(expiration, dt.datetime):
+        expires = expiration.timestamp()
+    else:
+        expires = dt.datetime.fromisoformat(str(expiration).replace("Z", "+00:00")).timestamp()
+    return Credentials(
+        access_key_id=raw["AccessKeyId"],
+        secret_access_key=raw["SecretAccessKey"],
+        session_token=raw.get("SessionToken"),
+        expiration=expires,
+        issued=issued,
+        mfa=mfa,
+        temporary=True,
+        arn=arn,
+    )

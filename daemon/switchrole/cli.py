@@ -1,0 +1,317 @@
+"""Command line entry point: parse argv and run one command as a plain function.
+
+The hot paths (``env``, ``prompt``) import only the standard library and this package's client
+modules; anything heavier (the agent, botocore for ``list``, the demo) is imported inside the
+command that needs it. argparse is avoided for the same reason: it costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from . import __version__, client, paths, render
+from .protocol import RemoteError
+
+USAGE = """\
+usage: switchrole <command> [options]
+
+commands:
+  env PROFILE [--shell bash|zsh|fish]   print exports for PROFILE's role: eval "$(switchrole env test)"
+  env --unset [--shell ...]            print code that removes everything switchrole set
+  status [--json]                      the agent and the sessions it holds (never secrets)
+  list [--json]                        the profiles in your AWS config
+  daemon start|stop|status|run         manage the agent (run: foreground, for systemd/launchd)
+  demo [--shell]                       try switchrole against a local STS emulator, no AWS account
+  version                              print the version
+"""
+
+SESSION_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "SWITCHROLE_PROFILE",
+    "SWITCHROLE_REGION",
+    "SWITCHROLE_EXPIRES_AT",
+    "SWITCHROLE_REFRESH_AT",
+    "SWITCHROLE_GENERATION",
+)
+
+
+class UsageError(Exception):
+    pass
+
+
+def _err(message: str, hint: str = "") -> None:
+    sys.stderr.write(f"switchrole: {message}\n")
+    if hint:
+        sys.stderr.write(f"switchrole: hint: {hint}\n")
+
+
+def _take(args: list[str], flag: str) -> str | None:
+    """Remove ``flag VALUE`` or ``flag=VALUE`` from args and return VALUE."""
+    for i, arg in enumerate(args):
+        if arg == flag:
+            if i + 1 >= len(args):
+                raise UsageError(f"{flag} needs a value")
+            value = args[i + 1]
+            del args[i : i + 2]
+            return value
+        if arg.startswith(flag + "="):
+            del args[i]
+            return arg[len(flag) + 1 :]
+    return None
+
+
+def _has(args: list[str], flag: str) -> bool:
+    if flag in args:
+        args.remove(flag)
+        return True
+    return False
+
+
+def _proc_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def detect_shell() -> str:
+    """The shell that will read our output: our parent, else $SHELL; POSIX syntax otherwise."""
+    for name in (_proc_name(os.getppid()), os.path.basename(os.environ.get("SHELL", ""))):
+        name = name.lstrip("-")
+        if name in render.SHELLS:
+            return name
+    return "bash"
+
+
+def _shell_arg(args: list[str]) -> str:
+    shell = _take(args, "--shell")
+    if shell is None:
+        return detect_shell()
+    if shell not in render.SHELLS:
+        raise UsageError(f"unknown shell {shell!r}; expected one of {', '.join(render.SHELLS)}")
+    return shell
+
+
+def variables(result: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Map the agent's credential data onto the variables we export and those we remove."""
+    creds = result.get("credentials")
+    if not isinstance(creds, dict):
+        raise render.RenderError("the agent's answer has no credentials")
+    fields = {
+        "AWS_ACCESS_KEY_ID": creds.get("access_key_id"),
+        "AWS_SECRET_ACCESS_KEY": creds.get("secret_access_key"),
+        "AWS_SESSION_TOKEN": creds.get("session_token"),
+        "AWS_CREDENTIAL_EXPIRATION": creds.get("expiration"),
+        "SWITCHROLE_PROFILE": result.get("profile"),
+    }
+    assign: dict[str, str] = {}
+    for name, value in fields.items():
+        if not isinstance(value, str) or not value:
+            raise render.RenderError(f"the agent's answer has no valid value for {name}")
+        assign[name] = value
+    region = result.get("region")
+    if isinstance(region, str) and region:
+        assign["AWS_REGION"] = assign["AWS_DEFAULT_REGION"] = assign["SWITCHROLE_REGION"] = region
+    for name, key in (
+        ("SWITCHROLE_EXPIRES_AT", "expires_at"),
+        ("SWITCHROLE_REFRESH_AT", "refresh_at"),
+        ("SWITCHROLE_GENERATION", "generation"),
+    ):
+        value = result.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            assign[name] = str(value)
+    return assign, list(render.SHADOWING)
+
+
+def unset_names(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[str]:
+    names = list(SESSION_VARS)
+    region = environ.get("SWITCHROLE_REGION")
+    # Remove the region only if it is still the one we set, not one the user chose since.
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if region and environ.get(name) == region:
+            names.append(name)
+    return names
+
+
+def shell_pid() -> int:
+    """The shell that will hold the variables (refined by the agent when it is a subshell)."""
+    return os.getppid()
+
+
+def cmd_env(args: list[str]) -> int:
+    out = sys.stdout
+    try:
+        shell = _shell_arg(args)
+        if _has(args, "--unset"):
+            if args:
+                raise UsageError("env --unset takes no profile")
+            out.write(render.render(shell, {}, unset_names()))
+            return 0
+        if len(args) != 1 or args[0].startswith("-"):
+            raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish]")
+        result = client.call("env", profile=args[0], ctx=client.context(), shell_pid=shell_pid())
+        assign, unset = variables(result)
+        code = render.render(shell, assign, unset)
+    except RemoteError as exc:
+        out.write(render.FAIL)
+        _err(exc.message, exc.hint)
+        return 1
+    except (UsageError, client.AgentUnavailable, paths.RuntimeDirError, render.RenderError, OSError) as exc:
+        out.write(render.FAIL)
+        _err(str(exc))
+        return 2 if isinstance(exc, UsageError) else 1
+    except KeyboardInterrupt:
+        out.write(render.FAIL)
+        return 130
+    out.write(code)
+    if out.isatty():
+        sys.stderr.write(f'switchrole: to use these in your shell, run: eval "$(switchrole env {args[0]})"\n')
+    return 0
+
+
+def _ago(seconds: int) -> str:
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def cmd_status(args: list[str], daemon_only: bool = False) -> int:
+    import json
+
+    as_json = _has(args, "--json")
+    if args:
+        raise UsageError(f"unexpected argument {args[0]!r}")
+    try:
+        status = client.call("status", autostart=False)
+    except client.AgentUnavailable as exc:
+        if as_json:
+            print(json.dumps({"running": False, "reason": str(exc)}))
+        else:
+            print(f"agent: not running ({exc})")
+        return 3
+    if as_json:
+        print(json.dumps({"running": True, **status}, indent=2))
+        return 0
+    print(f"agent: running, pid {status['pid']}, version {status['version']}, since {status['started']}")
+    print(f"socket: {status['socket']}")
+    if daemon_only:
+        return 0
+    sessions = status.get("sessions", [])
+    if not sessions:
+        print("sessions: none")
+    for s in sessions:
+        line = f"  {s['profile']}  {s['role_arn']}  expires {s['expiration']} (in {_ago(s['expires_in'])})  {s['state']}"
+        print(line + (f"  last error: {s['last_error']}" if s.get("last_error") else ""))
+    return 0
+
+
+def cmd_list(args: list[str]) -> int:
+    import json
+
+    from .agent.config import ConfigError, describe_profiles, load_config
+
+    as_json = _has(args, "--json")
+    if args:
+        raise UsageError(f"unexpected argument {args[0]!r}")
+    ctx = client.context()
+    try:
+        rows = describe_profiles(load_config(ctx["config_file"], ctx["credentials_file"]))
+    except ConfigError as exc:
+        _err(exc.message, exc.hint)
+        return 1
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(r["profile"]) for r in rows), default=7)
+    for r in rows:
+        print(f"{r['profile']:<{width}}  {r['kind']:<11}  {r.get('role_arn') or ''}".rstrip())
+    return 0
+
+
+def cmd_daemon(args: list[str]) -> int:
+    if len(args) != 1 or args[0] not in ("start", "stop", "status", "run"):
+        raise UsageError("usage: switchrole daemon start|stop|status|run")
+    action = args[0]
+    if action == "run":
+        from .agent.main import run
+
+        return run(None)
+    if action == "status":
+        return cmd_status([], daemon_only=True)
+    if action == "start":
+        info = client.call("ping")
+        print(f"agent running, pid {info['pid']}, socket {info['socket']}")
+        return 0
+    try:
+        info = client.call("stop", autostart=False)
+    except client.AgentUnavailable:
+        print("agent: not running")
+        return 0
+    _wait_exit(int(info["pid"]))
+    print(f"agent stopped (pid {info['pid']})")
+    return 0
+
+
+def _wait_exit(pid: int, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.02)
+
+
+def cmd_demo(args: list[str]) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args)
+
+
+COMMANDS = {
+    "env": cmd_env,
+    "status": cmd_status,
+    "list": cmd_list,
+    "daemon": cmd_daemon,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else 2
+    if args[0] in ("version", "--version"):
+        print(f"switchrole {__version__}")
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        _err(f"unknown command {args[0]!r}", "run `switchrole --help` for the list")
+        return 2
+    try:
+        return command(args[1:])
+    except UsageError as exc:
+        _err(str(exc))
+        return 2
+    except RemoteError as exc:
+        _err(exc.message, exc.hint)
+        return 1
+    except (client.AgentUnavailable, paths.RuntimeDirError, OSError) as exc:
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+

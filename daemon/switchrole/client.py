@@ -1,0 +1,178 @@
+"""Talk to the agent: connect, start it when nothing answers, exchange one message.
+
+Standard library only and imported on every shell call: keep module-level imports to what
+the warm path needs (os, socket, json via protocol). Autostart pulls in subprocess/fcntl lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Any
+
+from . import __version__, paths, protocol
+
+# Endpoint and TLS settings that change which STS the agent must talk to for this shell.
+CONTEXT_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_CA_BUNDLE",
+)
+
+CONNECT_TIMEOUT = 2.0
+REPLY_TIMEOUT = 120.0
+START_TIMEOUT = 20.0
+
+
+class AgentUnavailable(Exception):
+    """No agent answers and none could be started."""
+
+
+def _aws_file(var: str, default: str) -> str:
+    # botocore expands both ~ and $VARS in these paths.
+    raw = os.environ.get(var) or default
+    return os.path.abspath(os.path.expanduser(os.path.expandvars(raw)))
+
+
+def context() -> dict[str, Any]:
+    """What this shell sees that changes the agent's answer (never credentials)."""
+    env = os.environ
+    user = env.get("USER") or env.get("LOGNAME")
+    if not user:
+        import pwd
+
+        user = pwd.getpwuid(os.getuid()).pw_name
+    return {
+        "config_file": _aws_file("AWS_CONFIG_FILE", "~/.aws/config"),
+        "credentials_file": _aws_file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        "env": {k: env[k] for k in CONTEXT_ENV if k in env},
+        "user": user,
+    }
+
+
+def _connect(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(CONNECT_TIMEOUT)
+    try:
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _exchange(sock: socket.socket, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    with sock:
+        sock.settimeout(timeout)
+        sock.sendall(protocol.encode(message))
+        sock.shutdown(socket.SHUT_WR)
+        try:
+            return protocol.decode(protocol.read_line(sock, protocol.MAX_RESPONSE))
+        except protocol.ProtocolError as exc:
+            raise AgentUnavailable(f"the agent closed the connection or answered badly: {exc}") from None
+
+
+def _agent_env() -> dict[str, str]:
+    # The agent must never use credentials or settings from whoever happened to start it:
+    # every request carries its own context.
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def spawn_agent(directory: str, sock_path: str) -> None:
+    """Start a detached agent and wait until it listens. Caller holds the start lock."""
+    import select
+    import subprocess
+
+    if os.path.lexists(sock_path):
+        # Only the lock holder gets here, after a failed connect: the socket is stale.
+        os.unlink(sock_path)
+    log = os.open(paths.log_path(directory), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "switchrole.agent", "--ready-fd", str(write_fd)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+            env=_agent_env(),
+            cwd="/",
+        )
+    finally:
+        os.close(write_fd)
+        os.close(log)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], START_TIMEOUT)
+        signal = os.read(read_fd, 64) if ready else b""
+    finally:
+        os.close(read_fd)
+    if not signal.startswith(b"ready"):
+        reason = _last_log_line(directory) or f"it exited with status {proc.poll()}"
+        raise AgentUnavailable(f"could not start the agent: {reason}")
+
+
+def _last_log_line(directory: str) -> str:
+    try:
+        with open(paths.log_path(directory), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 2048))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def _connect_or_start(directory: str, sock_path: str) -> socket.socket:
+    import fcntl
+    import time
+
+    fd = os.open(paths.lock_path(sock_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT + 5
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AgentUnavailable("timed out waiting for another shell starting the agent") from None
+                time.sleep(0.005)
+        # Another shell may have started the agent while we waited for the lock.
+        try:
+            return _connect(sock_path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+        spawn_agent(directory, sock_path)
+        return _connect(sock_path)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fields: Any) -> dict[str, Any]:
+    """Send one request and return the agent's result, raising RemoteError on an error reply."""
+    directory = paths.runtime_dir(create=autostart)
+    sock_path = paths.socket_path(directory)
+    message = {"v": protocol.PROTOCOL, "client": __version__, "op": op, **fields}
+    for attempt in range(3):
+        try:
+            sock = _connect(sock_path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if not autostart:
+                raise AgentUnavailable(f"no agent is running (socket {sock_path})") from None
+            sock = _connect_or_start(directory, sock_path)
+        reply = _exchange(sock, message, timeout)
+        if reply.get("ok") is True and isinstance(reply.get("result"), dict):
+            result: dict[str, Any] = reply["result"]
+            return result
+        error = protocol.error_from_wire(reply)
+        # An agent from another version has shut itself down after saying so: start ours.
+        if error.code == protocol.VERSION_SKEW and autostart and attempt < 2:
+            continue
+        raise error
+    raise AgentUnavailable("the agent kept answering with another version")

@@ -1,0 +1,100 @@
+"""Where the agent's socket and state live, and the checks that keep that place private.
+
+Shared by the client and the agent; standard library only. The runtime directory is
+``$XDG_RUNTIME_DIR/switchrole`` when that directory is the user's own and private, else a
+per-user directory under the temp dir. ``SWITCHROLE_SOCKET`` overrides the socket path.
+A directory we did not create is never chmod-ed: if it is not private we refuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+# sun_path is 108 bytes on Linux including the terminating NUL (104 on macOS).
+MAX_SOCKET_PATH = 107 if os.uname().sysname == "Linux" else 103
+
+
+class RuntimeDirError(Exception):
+    """The runtime directory or socket path cannot be used safely."""
+
+
+def _check_private(path: str) -> None:
+    """Refuse a directory that is a symlink, not ours, or open to group/others."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise RuntimeDirError(f"runtime directory {path} does not exist") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise RuntimeDirError(f"runtime directory {path} is a symlink; refusing to use it")
+    if not stat.S_ISDIR(st.st_mode):
+        raise RuntimeDirError(f"runtime directory {path} is not a directory")
+    if st.st_uid != os.getuid():
+        raise RuntimeDirError(
+            f"runtime directory {path} is owned by uid {st.st_uid}, not by you ({os.getuid()})"
+        )
+    if st.st_mode & 0o077:
+        raise RuntimeDirError(
+            f"runtime directory {path} is accessible to others (mode {st.st_mode & 0o777:o}); "
+            "it must be 0700"
+        )
+
+
+def _ensure_private_dir(path: str) -> str:
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    _check_private(path)
+    return path
+
+
+def _xdg_base() -> str | None:
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if not xdg or not os.path.isabs(xdg):
+        return None
+    try:
+        st = os.stat(xdg)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return xdg
+
+
+def runtime_dir(create: bool = True) -> str:
+    """The private directory for the socket, lock and state files."""
+    override = os.environ.get("SWITCHROLE_SOCKET")
+    if override:
+        path = os.path.dirname(os.path.abspath(override))
+    else:
+        base = _xdg_base()
+        if base is not None:
+            path = os.path.join(base, "switchrole")
+        else:
+            path = os.path.join(tempfile.gettempdir(), f"switchrole-{os.getuid()}")
+    if create:
+        return _ensure_private_dir(path)
+    _check_private(path)
+    return path
+
+
+def socket_path(directory: str) -> str:
+    override = os.environ.get("SWITCHROLE_SOCKET")
+    path = os.path.abspath(override) if override else os.path.join(directory, "agent.sock")
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise RuntimeDirError(
+            f"socket path {path} is {len(os.fsencode(path))} bytes, over the {MAX_SOCKET_PATH}-byte "
+            "limit of Unix sockets; set SWITCHROLE_SOCKET or XDG_RUNTIME_DIR to a shorter path"
+        )
+    return path
+
+
+def lock_path(sock_path: str) -> str:
+    """The lock that makes concurrent autostarts produce exactly one agent."""
+    return sock_path + ".lock"
+
+
+def log_path(directory: str) -> str:
+    return os.path.join(directory, "agent.log")
