@@ -26,6 +26,8 @@ Deliberate strictness worth knowing about:
   the caller derives from the IAM user (real STS rejects someone else's device).
 * MFA is checked before the session-duration limits, so a valid code is consumed even if
   the request then fails DurationSeconds validation.
+* ``add_role`` refuses a max_session_duration outside IAM's 3600..43200; short-lived
+  credentials come from ``lifetime`` instead, which real STS could never produce.
 * ``calls`` records a request when it arrives, with ``status == 0`` until it is answered,
   so a test can observe a request that is still stalled or was cut off by ``stop()``.
 """
@@ -489,6 +491,9 @@ class StsFake:
         # Fail here rather than with a puzzling AccessDenied in the middle of a test.
         if not _ROLE_ARN_RE.fullmatch(role.arn):
             raise ValueError(f"not an IAM role ARN: {role.arn!r}")
+        if not 3600 <= role.max_session_duration <= 43200:
+            # IAM's own bounds; for short-lived sessions set StsFake.lifetime instead.
+            raise ValueError("max_session_duration must be 3600..43200 (use lifetime for less)")
         with self._lock:
             self._roles[role.arn] = (role, "AROA" + _random_id(17))
 

@@ -581,6 +581,8 @@ def test_setup_rejects_impossible_configuration(fake: StsFake) -> None:
         fake.add_mfa_codes(MFA_SERIAL, "12345")
     with pytest.raises(ValueError, match="not an IAM role ARN"):
         fake.add_role(Role("arn:aws:iam::222222222222:user/Deploy"))
+    with pytest.raises(ValueError, match="lifetime"):
+        fake.add_role(Role(DEPLOY_ARN, max_session_duration=900))
     akid, _ = fake.add_user_key()
     with pytest.raises(ValueError, match="already in use"):
         fake.add_user_key(access_key_id=akid)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from . import __version__, client, paths, render
 from .protocol import RemoteError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every shell call
+    from typing import Any
 
 USAGE = """\
 usage: switchrole <command> [options]
@@ -23,6 +26,8 @@ commands:
   status [--json]                      the agent and the sessions it holds (never secrets)
   list [--json]                        the profiles in your AWS config
   daemon start|stop|status|run         manage the agent (run: foreground, for systemd/launchd)
+  init bash|zsh|fish                   print the shell integration: eval "$(switchrole init bash)"
+  prompt                               print the active profile and time left, for prompt frameworks
   demo [--shell]                       try switchrole against a local STS emulator, no AWS account
   version                              print the version
 """
@@ -36,7 +41,10 @@ SESSION_VARS = (
     "SWITCHROLE_REGION",
     "SWITCHROLE_EXPIRES_AT",
     "SWITCHROLE_REFRESH_AT",
+    "SWITCHROLE_EXPIRES_UPTIME",
     "SWITCHROLE_GENERATION",
+    "SWITCHROLE_STATE",
+    "SWITCHROLE_STATUS",
 )
 
 
@@ -126,7 +134,26 @@ def variables(result: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
         value = result.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             assign[name] = str(value)
+    state = result.get("state_file")
+    if isinstance(state, str) and state:
+        assign["SWITCHROLE_STATE"] = state
+    expires = result.get("expires_at")
+    uptime = _uptime()
+    if uptime is not None and isinstance(expires, int):
+        # fish has no clock builtin but can `read` /proc/uptime: give it the deadline on that clock.
+        import time
+
+        assign["SWITCHROLE_EXPIRES_UPTIME"] = str(int(expires - time.time() + uptime))
+    assign["SWITCHROLE_STATUS"] = "ok"
     return assign, list(render.SHADOWING)
+
+
+def _uptime() -> float | None:
+    try:
+        with open("/proc/uptime", "rb") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def unset_names(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[str]:
@@ -139,31 +166,57 @@ def unset_names(environ: dict[str, str] | os._Environ[str] = os.environ) -> list
     return names
 
 
-def shell_pid() -> int:
-    """The shell that will hold the variables (refined by the agent when it is a subshell)."""
-    return os.getppid()
+def shell_pid(args: list[str]) -> int:
+    """The shell that will hold the variables: given by the hook, else our parent (the agent
+    climbs out of a command-substitution subshell)."""
+    given = _take(args, "--shell-pid")
+    if given is None:
+        return os.getppid()
+    if not given.isdigit():
+        raise UsageError(f"--shell-pid needs a process id, not {given!r}")
+    return int(given)
+
+
+def _refresh_failed(shell: str, code: str) -> str:
+    """What a prompt hook evals when a background refresh fails: keep the current variables,
+    mark the status for the prompt, and wait before trying again instead of at every prompt."""
+    import time
+
+    status = "mfa_needed" if code == "mfa_required" else "error"
+    retry = str(int(time.time()) + 30)
+    return render.render(shell, {"SWITCHROLE_STATUS": status, "SWITCHROLE_REFRESH_AT": retry})
 
 
 def cmd_env(args: list[str]) -> int:
     out = sys.stdout
+    shell = "bash"
+    refresh = False
     try:
         shell = _shell_arg(args)
+        refresh = _has(args, "--refresh")
         if _has(args, "--unset"):
             if args:
                 raise UsageError("env --unset takes no profile")
             out.write(render.render(shell, {}, unset_names()))
             return 0
+        pid = shell_pid(args)
         if len(args) != 1 or args[0].startswith("-"):
             raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish]")
-        result = client.call("env", profile=args[0], ctx=client.context(), shell_pid=shell_pid())
+        result = client.call("env", profile=args[0], ctx=client.context(), shell_pid=pid)
         assign, unset = variables(result)
         code = render.render(shell, assign, unset)
     except RemoteError as exc:
-        out.write(render.FAIL)
+        out.write(_refresh_failed(shell, exc.code) if refresh else render.FAIL)
         _err(exc.message, exc.hint)
         return 1
-    except (UsageError, client.AgentUnavailable, paths.RuntimeDirError, render.RenderError, OSError) as exc:
-        out.write(render.FAIL)
+    except (
+        UsageError,
+        client.AgentUnavailable,
+        paths.RuntimeDirError,
+        render.RenderError,
+        OSError,
+    ) as exc:
+        out.write(_refresh_failed(shell, "error") if refresh else render.FAIL)
         _err(str(exc))
         return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
@@ -208,7 +261,8 @@ def cmd_status(args: list[str], daemon_only: bool = False) -> int:
     if not sessions:
         print("sessions: none")
     for s in sessions:
-        line = f"  {s['profile']}  {s['role_arn']}  expires {s['expiration']} (in {_ago(s['expires_in'])})  {s['state']}"
+        left = _ago(s["expires_in"])
+        line = f"  {s['profile']}  {s['role_arn']}  expires {s['expiration']} (in {left})  {s['state']}"
         print(line + (f"  last error: {s['last_error']}" if s.get("last_error") else ""))
     return 0
 
@@ -274,6 +328,66 @@ def _wait_exit(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+TEMPLATES = {"bash": "switchrole.bash", "zsh": "switchrole.zsh", "fish": "switchrole.fish"}
+
+
+def template_path(shell: str) -> str:
+    """The shell/ template: inside the wheel, or at the top of a source checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for directory in (os.path.join(here, "shell"), os.path.join(here, "..", "..", "shell")):
+        path = os.path.join(directory, TEMPLATES[shell])
+        if os.path.exists(path):
+            return os.path.normpath(path)
+    raise OSError(f"the {shell} integration script is missing from this installation")
+
+
+def cmd_init(args: list[str]) -> int:
+    if len(args) != 1 or args[0] not in TEMPLATES:
+        raise UsageError("usage: switchrole init bash|zsh|fish")
+    with open(template_path(args[0]), encoding="utf-8") as f:
+        sys.stdout.write(f.read())
+    return 0
+
+
+def prompt_text(environ: dict[str, str] | os._Environ[str], now: float) -> str:
+    """The same text as the shells' switchrole_prompt: profile, time left, or a warning mark."""
+    profile = environ.get("SWITCHROLE_PROFILE")
+    if not profile:
+        return ""
+    status = environ.get("SWITCHROLE_STATUS", "ok")
+    state = environ.get("SWITCHROLE_STATE")
+    if state:
+        try:
+            with open(state, encoding="ascii") as f:
+                fields = f.read().split()
+            if len(fields) == 4 and fields[3] != "ok":
+                status = fields[3]
+        except OSError:
+            pass
+    try:
+        left = int(environ.get("SWITCHROLE_EXPIRES_AT", "0")) - int(now)
+    except ValueError:
+        left = 0
+    if left <= 0:
+        return f"{profile} !expired"
+    if status == "mfa_needed":
+        return f"{profile} !mfa"
+    if left >= 3600:
+        return f"{profile} {left // 3600}h{left % 3600 // 60:02d}m"
+    return f"{profile} {max(1, left // 60)}m" if left >= 60 else f"{profile} {left}s"
+
+
+def cmd_prompt(args: list[str]) -> int:
+    import time
+
+    if args:
+        raise UsageError("usage: switchrole prompt")
+    text = prompt_text(os.environ, time.time())
+    if text:
+        print(text)
+    return 0
+
+
 def cmd_demo(args: list[str]) -> int:
     from .demo import main as demo_main
 
@@ -286,6 +400,8 @@ COMMANDS = {
     "list": cmd_list,
     "daemon": cmd_daemon,
     "demo": cmd_demo,
+    "init": cmd_init,
+    "prompt": cmd_prompt,
 }
 
 
@@ -314,4 +430,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Any
 
 from . import __version__, paths, protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every shell call
+    from typing import Any
 
 # Endpoint and TLS settings that change which STS the agent must talk to for this shell.
 CONTEXT_ENV = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
 # sun_path is 108 bytes on Linux including the terminating NUL (104 on macOS).
 MAX_SOCKET_PATH = 107 if os.uname().sysname == "Linux" else 103
@@ -36,8 +35,7 @@ def _check_private(path: str) -> None:
         )
     if st.st_mode & 0o077:
         raise RuntimeDirError(
-            f"runtime directory {path} is accessible to others (mode {st.st_mode & 0o777:o}); "
-            "it must be 0700"
+            f"runtime directory {path} is accessible to others (mode {st.st_mode & 0o777:o}); it must be 0700"
         )
 
 
@@ -73,7 +71,8 @@ def runtime_dir(create: bool = True) -> str:
         if base is not None:
             path = os.path.join(base, "switchrole")
         else:
-            path = os.path.join(tempfile.gettempdir(), f"switchrole-{os.getuid()}")
+            # Not tempfile.gettempdir(): importing tempfile costs milliseconds per shell call.
+            path = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"switchrole-{os.getuid()}")
     if create:
         return _ensure_private_dir(path)
     _check_private(path)

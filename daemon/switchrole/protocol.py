@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every shell call
+    from typing import Any
+
 
 PROTOCOL = 1
 
@@ -55,7 +59,10 @@ class RemoteError(Exception):
         self.hint = hint
 
     def to_wire(self) -> dict[str, Any]:
-        return {"ok": False, "error": {"code": self.code, "message": self.message, "hint": self.hint}}
+        return {
+            "ok": False,
+            "error": {"code": self.code, "message": self.message, "hint": self.hint},
+        }
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -9,7 +9,10 @@ names on an allow-list, so neither a buggy agent nor a hostile profile name or v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every shell call
+    from collections.abc import Iterable, Mapping
+
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -27,8 +30,10 @@ EXPORTED = (
     "SWITCHROLE_REGION",
     "SWITCHROLE_EXPIRES_AT",
     "SWITCHROLE_REFRESH_AT",
-    "SWITCHROLE_SESSION",
+    "SWITCHROLE_EXPIRES_UPTIME",
     "SWITCHROLE_GENERATION",
+    "SWITCHROLE_STATE",
+    "SWITCHROLE_STATUS",
 )
 
 # Variables that would otherwise override or shadow the exported keys:

@@ -293,8 +293,7 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
                 break
             raise ConfigError(
                 protocol.NO_SOURCE_CREDENTIALS,
-                f"source profile {current!r} has no credentials "
-                "(no aws_access_key_id/aws_secret_access_key)",
+                f"source profile {current!r} has no credentials (no aws_access_key_id/aws_secret_access_key)",
                 f"add your access keys under [{current}] in {ctx.credentials_file}",
             )
         if profile.get("source_profile") and profile.get("credential_source"):

@@ -49,7 +49,9 @@ def run(ready_fd: int | None) -> int:
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         del os.environ[name]
     logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s switchrole-agent[%(process)d] %(message)s"
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s switchrole-agent[%(process)d] %(message)s",
     )
     try:
         directory = paths.runtime_dir(create=True)
@@ -73,7 +75,8 @@ def run(ready_fd: int | None) -> int:
             os.unlink(sock_path)
 
     server: Server
-    agent = Agent(sock_path, stop=lambda: server.stop())
+    idle = float(os.environ.get("SWITCHROLE_IDLE_TIMEOUT") or 1800)
+    agent = Agent(sock_path, directory, stop=lambda: server.stop(), idle_timeout=idle)
     server = Server(sock_path, agent.handle)
     try:
         server.bind()
@@ -92,6 +95,7 @@ def run(ready_fd: int | None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     threading.Thread(target=_warm_up, daemon=True).start()
+    agent.refresher.start()
     if ready_fd is not None:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
@@ -105,6 +109,7 @@ def run(ready_fd: int | None) -> int:
     try:
         server.serve_forever(tick)
     finally:
+        agent.refresher.stop()
         server.close()
         log.info("stopped")
     return 0
@@ -115,5 +120,3 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
     return run(args.ready_fd)
-
-

@@ -131,7 +131,9 @@ class Server:
                 reply = exc.to_wire()
             except Exception as exc:  # a bug must cost one request, not the agent
                 log.error("internal error handling %s: %s", request.get("op"), type(exc).__name__)
-                reply = RemoteError(protocol.INTERNAL, f"internal error in the agent ({type(exc).__name__})").to_wire()
+                reply = RemoteError(
+                    protocol.INTERNAL, f"internal error in the agent ({type(exc).__name__})"
+                ).to_wire()
             try:
                 conn.settimeout(protocol.READ_DEADLINE)
                 conn.sendall(protocol.encode(reply))

@@ -14,8 +14,11 @@ from typing import Any
 
 from .. import __version__, protocol
 from ..protocol import RemoteError
+from . import shells
 from .config import ConfigError, ConfigFiles, Context, Plan, resolve
+from .refresh import Refresher
 from .sessions import Session, SessionStore
+from .state import StateFiles
 from .sts import ROLE_CHAINING_LIMIT, Credentials, Sts, StsError
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -60,8 +63,10 @@ def validate(request: dict[str, Any]) -> None:
 
 def _context(request: dict[str, Any]) -> Context:
     ctx = request.get("ctx")
-    if not isinstance(ctx, dict) or not isinstance(ctx.get("config_file"), str) or not isinstance(
-        ctx.get("credentials_file"), str
+    if (
+        not isinstance(ctx, dict)
+        or not isinstance(ctx.get("config_file"), str)
+        or not isinstance(ctx.get("credentials_file"), str)
     ):
         raise _bad("this operation needs ctx with config_file and credentials_file")
     return Context(
@@ -72,17 +77,34 @@ def _context(request: dict[str, Any]) -> Context:
     )
 
 
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _remote(exc: ConfigError | StsError) -> RemoteError:
     return RemoteError(exc.code, exc.message, exc.hint)
 
 
 class Agent:
-    def __init__(self, socket_path: str, stop: Callable[[], None], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        socket_path: str,
+        runtime_dir: str,
+        stop: Callable[[], None],
+        idle_timeout: float = 1800.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.socket_path = socket_path
         self.started = clock()
         self.clock = clock
         self.files = ConfigFiles()
         self.store = SessionStore(clock)
+        self.states = StateFiles(runtime_dir)
+        self.refresher = Refresher(self.store, self.states, on_idle=stop, idle_timeout=idle_timeout)
         self._stop = stop
         self._sts: Sts | None = None
         self._sts_lock = threading.Lock()
@@ -113,7 +135,7 @@ class Agent:
             self._stop()
             return {"stopping": True, "pid": os.getpid()}
         if op == "env":
-            return self.env(request)
+            return self.env(request, peer_pid)
         raise _bad(f"operation {op!r} is not served by this agent")
 
     def status(self) -> dict[str, Any]:
@@ -137,6 +159,7 @@ class Agent:
             "state": s.state(now),
             "generation": s.generation,
             "last_error": s.last_error,
+            "shells": sorted(sh.pid for sh in s.shells),
         }
 
     def plan(self, request: dict[str, Any]) -> tuple[Context, Plan]:
@@ -149,15 +172,23 @@ class Agent:
         except ConfigError as exc:
             raise _remote(exc) from None
 
-    def env(self, request: dict[str, Any]) -> dict[str, Any]:
+    def env(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
         ctx, plan = self.plan(request)
         session = self.store.session(plan.key(), plan.profile, plan.role_arn, ctx.config_file)
+        session.fetch = lambda: self._assume(plan)
+        shell = shells.identify(request.get("shell_pid") or _parent(peer_pid))
+        if shell is not None:
+            session.add_shell(shell)
         try:
-            creds = self.store.get(session, lambda: self._assume(plan))
+            creds = self.store.get(session, session.fetch)
         except StsError as exc:
             raise _remote(exc) from None
+        finally:
+            self.refresher.wake()
         if creds.expiration is None or creds.expiration <= self.clock():
             raise RemoteError(protocol.EXPIRED, f"the credentials for {plan.profile} have expired")
+        session.status = "ok" if session.last_error is None else "stale"
+        self.states.write(session)
         return {
             "profile": plan.profile,
             "role_arn": plan.role_arn,
@@ -172,6 +203,7 @@ class Agent:
             "expires_at": int(creds.expiration),
             "refresh_at": int(session.refresh_at()),
             "generation": session.generation,
+            "state_file": self.states.path(session),
         }
 
     def _credentials(self, plan: Plan) -> Credentials:

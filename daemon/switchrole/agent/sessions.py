@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .shells import ShellRef
 from .sts import Credentials, StsError
 
 # botocore refreshes at 15 min (advisory) and 10 min (mandatory) before expiry and SDKs re-fetch
@@ -21,9 +22,17 @@ from .sts import Credentials, StsError
 MAX_MARGIN = 20 * 60
 
 
+MAX_SHELLS = 256
+
+
 def refresh_margin(lifetime: float) -> float:
-    """Seconds before expiry at which a session is renewed, scaled for short lifetimes."""
+    """Seconds before expiry at which shells renew, scaled for short lifetimes."""
     return max(1.0, min(MAX_MARGIN, lifetime / 3))
+
+
+def refresh_lead(lifetime: float) -> float:
+    """How much earlier than the shells the agent renews, so new credentials are waiting."""
+    return min(60.0, refresh_margin(lifetime) / 4)
 
 
 @dataclass
@@ -36,7 +45,27 @@ class Session:
     generation: int = 0
     last_error: str | None = None
     refreshing: bool = False
+    status: str = "ok"  # ok | stale | expired | mfa_needed: what shells are told
+    fetch: Callable[[], Credentials] | None = field(default=None, repr=False)
+    shells: set[ShellRef] = field(default_factory=set)
+    failures: int = 0
+    retry_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def sid(self) -> str:
+        """A short, non-secret name for the session's state file."""
+        return self.key[:16]
+
+    def add_shell(self, shell: ShellRef) -> None:
+        self.live_shells()
+        if len(self.shells) < MAX_SHELLS:
+            self.shells.add(shell)
+
+    def live_shells(self) -> set[ShellRef]:
+        """Forget shells that exited (pid and start time must both match)."""
+        self.shells = {s for s in self.shells if s.alive()}
+        return self.shells
 
     @property
     def expiration(self) -> float:

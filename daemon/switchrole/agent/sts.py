@@ -60,8 +60,18 @@ class StsError(Exception):
         self.retryable = retryable
 
 
-_THROTTLE = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
-_BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"}
+_THROTTLE = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+}
+_BAD_KEYS = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "UnrecognizedClientException",
+}
 
 
 class Sts:
@@ -77,9 +87,7 @@ class Sts:
                 # Never read the agent's own files: all settings come with each request.
                 session.set_config_variable("config_file", os.devnull)
                 session.set_config_variable("credentials_file", os.devnull)
-                session.set_config_variable(
-                    "sts_regional_endpoints", "regional" if regional else "legacy"
-                )
+                session.set_config_variable("sts_regional_endpoints", "regional" if regional else "legacy")
                 self._sessions[regional] = session
             return session
 
@@ -147,9 +155,7 @@ class Sts:
             params["SerialNumber"] = mfa_serial
             params["TokenCode"] = mfa_code
         issued = time.time()
-        response = self._call(
-            "GetSessionToken", profile, None, endpoint, creds, mfa_serial, params
-        )
+        response = self._call("GetSessionToken", profile, None, endpoint, creds, mfa_serial, params)
         return _credentials(response["Credentials"], issued, mfa=mfa_code is not None)
 
     def _call(
@@ -201,12 +207,23 @@ def _client_error(
     what = f"{action} of {role_arn}" if role_arn else action
     message = f"STS refused {what} for profile {profile}: {aws_code}: {aws_message}"
     if aws_code in _THROTTLE or status >= 500:
-        return StsError(protocol.STS_UNAVAILABLE, message, "STS is throttling or failing; try again shortly", aws_code, True)
+        return StsError(
+            protocol.STS_UNAVAILABLE,
+            message,
+            "STS is throttling or failing; try again shortly",
+            aws_code,
+            True,
+        )
     if aws_code == "AccessDenied":
         if "MultiFactorAuthentication failed" in aws_message or (
             "TokenCode" in params and "invalid MFA" in aws_message
         ):
-            return StsError(protocol.MFA_INVALID, f"the MFA code was not accepted for {mfa_serial}", "enter the current code from your MFA device", aws_code)
+            return StsError(
+                protocol.MFA_INVALID,
+                f"the MFA code was not accepted for {mfa_serial}",
+                "enter the current code from your MFA device",
+                aws_code,
+            )
         hint = ""
         if role_arn and mfa_serial is None and "not authorized to perform: sts:AssumeRole" in aws_message:
             hint = (

@@ -1,0 +1,126 @@
+"""Renew held sessions ahead of expiry, for as long as a live shell uses them.
+
+One thread sleeps until the earliest due renewal (or a request wakes it) and renews what is
+due, ``refresh_lead`` seconds before shells will ask, so they find new credentials waiting.
+Failures are retried with capped exponential backoff and jitter. A session nobody uses any
+more is not renewed: it is forgotten when its credentials expire. Sleeps are capped so that a
+suspend/resume (during which the monotonic clock stands still) is noticed by re-reading wall time.
+When nothing is held for ``idle_timeout`` seconds, ``on_idle`` is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+
+from .sessions import Session, SessionStore, refresh_lead
+from .state import StateFiles
+from .sts import StsError
+
+log = logging.getLogger("switchrole.agent")
+
+MAX_SLEEP = 300.0
+MAX_BACKOFF = 300.0
+
+
+class Refresher:
+    def __init__(
+        self,
+        store: SessionStore,
+        states: StateFiles,
+        on_idle: Callable[[], None],
+        idle_timeout: float,
+        holds_more: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store = store
+        self.states = states
+        self.clock = store.clock
+        self.on_idle = on_idle
+        self.idle_timeout = idle_timeout
+        self.holds_more = holds_more
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._idle_since = self.clock()
+        self.thread = threading.Thread(target=self._run, name="refresher", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._idle_since = self.clock()
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopped:
+                    return
+            next_wake = self.tick()
+            with self._cond:
+                if self._stopped:
+                    return
+                delay = min(MAX_SLEEP, max(0.05, next_wake - self.clock()))
+                self._cond.wait(delay)
+
+    def tick(self) -> float:
+        """Renew what is due, forget what is abandoned; return when to look again."""
+        now = self.clock()
+        next_wake = now + MAX_SLEEP
+        sessions = self.store.all()
+        for session in sessions:
+            if not session.live_shells():
+                if session.creds is None or session.expiration <= now:
+                    self.store.drop(session.key)
+                    self.states.remove(session)
+                    log.info(
+                        "forgot session for %s (no shell uses it, credentials expired)",
+                        session.profile,
+                    )
+                else:
+                    next_wake = min(next_wake, session.expiration)
+                continue
+            if session.fetch is None or session.creds is None:
+                continue
+            lead = refresh_lead(session.creds.lifetime)
+            due = max(session.refresh_at() - lead, session.retry_at)
+            if now >= due:
+                self._renew(session, lead)
+                due = max(session.refresh_at() - lead, session.retry_at)
+            next_wake = min(next_wake, due)
+        if sessions or self.holds_more():
+            self._idle_since = now
+        elif now - self._idle_since >= self.idle_timeout:
+            log.info("nothing held for %.0f s; exiting", self.idle_timeout)
+            self.on_idle()
+        else:
+            next_wake = min(next_wake, self._idle_since + self.idle_timeout)
+        return next_wake
+
+    def _renew(self, session: Session, lead: float) -> None:
+        assert session.fetch is not None
+        try:
+            self.store.get(session, session.fetch, lead=lead)
+            # The store keeps still-valid credentials through an outage and notes the error.
+            failed = session.last_error is not None
+        except StsError:
+            failed = True
+        now = self.clock()
+        if failed:
+            session.failures += 1
+            backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
+            session.retry_at = now + backoff
+            session.status = "expired" if session.expiration <= now else "stale"
+            log.warning("refresh of %s failed; retrying in %.0f s", session.profile, backoff)
+        else:
+            session.failures = 0
+            session.retry_at = 0.0
+            session.status = "ok"
+        self.states.write(session)

@@ -1,0 +1,42 @@
+"""Tiny non-secret state files that let shell prompt hooks notice news without a process.
+
+One file per session in ``<runtime dir>/state/``, one line: ``GENERATION EXPIRES_AT REFRESH_AT
+STATUS``. A prompt hook reads it with the shell's builtin ``read`` and calls switchrole only
+when the generation moved or the status asks for attention. Written atomically (rename) so a
+hook never reads half a line. No credential ever goes into these files.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from .sessions import Session
+
+
+class StateFiles:
+    def __init__(self, runtime_dir: str) -> None:
+        self.directory = os.path.join(runtime_dir, "state")
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+
+    def path(self, session: Session) -> str:
+        return os.path.join(self.directory, session.sid)
+
+    def write(self, session: Session) -> None:
+        line = (
+            f"{session.generation} {int(session.expiration)} {int(session.refresh_at())} {session.status}\n"
+        )
+        path = self.path(session)
+        tmp = f"{path}.{threading.get_ident()}.tmp"
+        try:
+            with open(tmp, "w", encoding="ascii") as f:
+                f.write(line)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a missing state file only costs the shell one client call
+
+    def remove(self, session: Session) -> None:
+        try:
+            os.unlink(self.path(session))
+        except OSError:
+            pass

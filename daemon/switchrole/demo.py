@@ -1,0 +1,140 @@
+"""``switchrole demo``: the README scenario against a local STS emulator, no AWS account needed.
+
+It builds a throwaway HOME with the usual ~/.aws/credentials and ~/.aws/config, starts moto's
+STS on 127.0.0.1 and a private agent, and walks `eval "$(switchrole env test)"` end to end in a
+real shell. ``--shell`` then leaves you in an interactive shell inside that world to try it.
+Nothing outside the temporary directory is touched, and everything started is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFIG = """\
+[profile default]
+region = ap-northeast-1
+output = json
+
+[profile test]
+role_arn = arn:aws:iam::222222222222:role/TestSwitchRole
+source_profile = default
+"""
+# Documentation example keys: the emulator accepts any key.
+CREDENTIALS = """\
+[default]
+aws_access_key_id = AKIAIOSFODNN7EXAMPLE
+aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+"""
+
+CHECK = """\
+import json, boto3
+print(json.dumps(boto3.client("sts").get_caller_identity()["Arn"]))
+"""
+
+
+def _say(text: str) -> None:
+    print(f"\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"==> {text}", flush=True)
+
+
+def _shell() -> str:
+    for name in (os.path.basename(os.environ.get("SHELL", "")), "bash"):
+        if name in ("bash", "zsh", "fish") and shutil.which(name):
+            return name
+    return "bash"
+
+
+def _switch_line(shell: str) -> str:
+    return "switchrole env test | source" if shell == "fish" else 'eval "$(switchrole env test)"'
+
+
+def main(args: list[str]) -> int:
+    interactive = "--shell" in args
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        sys.stderr.write(
+            "switchrole: the demo needs the local STS emulator: pip install 'switchrole[demo]'\n"
+        )
+        return 1
+    root = Path(tempfile.mkdtemp(prefix="sr-demo-"))
+    home, run = root / "home", root / "run"
+    (home / ".aws").mkdir(parents=True)
+    run.mkdir(mode=0o700)
+    (home / ".aws" / "config").write_text(CONFIG)
+    (home / ".aws" / "credentials").write_text(CREDENTIALS)
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    # The directory of the interpreter that runs us holds our console script: put it first so
+    # the demo measures switchrole itself, not a version-manager shim in front of it.
+    exe_dir = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SWITCHROLE_"))}
+    env.update(
+        HOME=str(home),
+        XDG_RUNTIME_DIR=str(run),
+        AWS_ENDPOINT_URL_STS=f"http://{host}:{port}",
+        PATH=os.pathsep.join(p for p in (exe_dir, env.get("PATH", "")) if p),
+    )
+    shell = _shell()
+    try:
+        _say(f"A throwaway HOME at {home}, STS emulator at http://{host}:{port}")
+        print("~/.aws/credentials:\n" + CREDENTIALS.replace(CREDENTIALS.split("= ")[2].strip(), "…"))
+        print("~/.aws/config:\n" + CONFIG)
+        check = (
+            "aws sts get-caller-identity --query Arn --output text"
+            if shutil.which("aws", path=env["PATH"])
+            else f"{sys.executable} -c '{CHECK}'"
+        )
+        show = (
+            "env | grep -E '^(AWS|SWITCHROLE)_'"
+            " | sed -E 's/(SECRET_ACCESS_KEY|SESSION_TOKEN)=.*/\\1=<hidden>/'"
+        )
+        script = f"{_switch_line(shell)}\n{show} | sort\n{check}"
+        _say(f"In {shell}: {_switch_line(shell)}   (the first call starts the agent)")
+        start = time.monotonic()
+        out = subprocess.run([shell, "-c", script], env=env, text=True, capture_output=True, timeout=60)
+        print(out.stdout + out.stderr, end="")
+        if out.returncode != 0:
+            return 1
+        print(f"(took {time.monotonic() - start:.2f} s, including the agent's start)")
+        _say("Again, now answered from the agent's memory: no STS call")
+        start = time.monotonic()
+        subprocess.run(
+            ["switchrole", "env", "test", "--shell", shell],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        print(f"(took {(time.monotonic() - start) * 1000:.0f} ms)")
+        _say("switchrole status (never shows a secret)")
+        subprocess.run(["switchrole", "status"], env=env, check=False)
+        if interactive:
+            _say(
+                f"Your turn: an interactive {shell} in the demo world. Try:  {_switch_line(shell)}; "
+                "aws sts get-caller-identity   (exit to finish)"
+            )
+            subprocess.run([shell, "-i"], env={**env, "PS1": "(switchrole demo) $ "}, check=False, cwd=home)
+        else:
+            _say("Run `switchrole demo --shell` to try it yourself in an interactive shell.")
+        return 0
+    finally:
+        status = subprocess.run(["switchrole", "status", "--json"], env=env, capture_output=True, text=True)
+        try:
+            pid = json.loads(status.stdout).get("pid")
+            if pid:
+                os.kill(int(pid), signal.SIGTERM)
+        except (ValueError, OSError):
+            pass
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
