@@ -177,6 +177,53 @@ def shell_pid(args: list[str]) -> int:
     return int(given)
 
 
+MFA_ATTEMPTS = 3
+
+
+def ask_mfa_code(serial: str, profile: str) -> str:
+    """Read an MFA code from the terminal: the prompt on stderr, never stdout (eval reads it)."""
+    try:
+        tty = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError:
+        raise RemoteError(
+            "mfa_required",
+            f"profile {profile} needs an MFA code for {serial}, but there is no terminal to ask on",
+            "run `switchrole env "
+            + profile
+            + "` once in a terminal (the MFA session is then shared), or set mfa_process = "
+            "<command printing the code> in the profile",
+        ) from None
+    with tty:
+        sys.stderr.write(f"MFA code for {serial}: ")
+        sys.stderr.flush()
+        line = tty.readline()
+    if not line:
+        raise RemoteError("mfa_required", f"no MFA code entered for {serial}")
+    return line.strip()
+
+
+def request_env(profile: str, pid: int, interactive: bool = True) -> dict[str, Any]:
+    """Ask the agent for PROFILE. When it needs more, give it: the shell's credential variables
+    for a credential_source profile, or an MFA code read from the terminal (a wrong code is
+    asked again). A prompt hook passes interactive=False: it never prompts."""
+    fields: dict[str, Any] = {"profile": profile, "ctx": client.context(), "shell_pid": pid}
+    prompts = 0
+    while True:
+        try:
+            return client.call("env", **fields)
+        except RemoteError as exc:
+            if exc.code == "needs_environment" and "source_env" not in fields["ctx"]:
+                fields["ctx"]["source_env"] = client.source_env()
+                continue
+            wants_code = exc.code == "mfa_required" or (exc.code == "mfa_invalid" and "mfa_code" in fields)
+            if not interactive or not wants_code or prompts == MFA_ATTEMPTS:
+                raise
+            if exc.code == "mfa_invalid":
+                _err(exc.message, exc.hint)
+            prompts += 1
+            fields["mfa_code"] = ask_mfa_code(exc.detail.get("mfa_serial", "your MFA device"), profile)
+
+
 def _refresh_failed(shell: str, code: str) -> str:
     """What a prompt hook evals when a background refresh fails: keep the current variables,
     mark the status for the prompt, and wait before trying again instead of at every prompt."""
@@ -202,7 +249,7 @@ def cmd_env(args: list[str]) -> int:
         pid = shell_pid(args)
         if len(args) != 1 or args[0].startswith("-"):
             raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish]")
-        result = client.call("env", profile=args[0], ctx=client.context(), shell_pid=pid)
+        result = request_env(args[0], pid, interactive=not refresh)
         assign, unset = variables(result)
         code = render.render(shell, assign, unset)
     except RemoteError as exc:
@@ -223,6 +270,9 @@ def cmd_env(args: list[str]) -> int:
         out.write(render.FAIL)
         return 130
     out.write(code)
+    notice = result.get("notice")
+    if isinstance(notice, str) and notice:
+        sys.stderr.write(f"switchrole: note: {notice}\n")
     if out.isatty():
         sys.stderr.write(f'switchrole: to use these in your shell, run: eval "$(switchrole env {args[0]})"\n')
     return 0
@@ -264,6 +314,11 @@ def cmd_status(args: list[str], daemon_only: bool = False) -> int:
         left = _ago(s["expires_in"])
         line = f"  {s['profile']}  {s['role_arn']}  expires {s['expiration']} (in {left})  {s['state']}"
         print(line + (f"  last error: {s['last_error']}" if s.get("last_error") else ""))
+    for m in status.get("mfa_sessions", []):
+        left = _ago(m["expires_in"])
+        print(
+            f"  mfa {m['mfa_serial']} (source {m['source_profile']})  expires {m['expiration']} (in {left})"
+        )
     return 0
 
 

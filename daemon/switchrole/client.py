@@ -25,6 +25,23 @@ CONTEXT_ENV = (
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
     "AWS_CA_BUNDLE",
+    "AWS_ENDPOINT_URL_SSO",
+    "AWS_ENDPOINT_URL_SSO_OIDC",
+)
+
+# A profile with credential_source takes these from the asking shell; the client sends them
+# only when the agent says the profile needs them, never otherwise.
+SOURCE_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
 )
 
 CONNECT_TIMEOUT = 2.0
@@ -56,6 +73,10 @@ def context() -> dict[str, Any]:
         "env": {k: env[k] for k in CONTEXT_ENV if k in env},
         "user": user,
     }
+
+
+def source_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in SOURCE_ENV if k in os.environ}
 
 
 def _connect(path: str) -> socket.socket:

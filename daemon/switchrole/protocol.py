@@ -38,6 +38,7 @@ STS_UNAVAILABLE = "sts_unavailable"
 EXPIRED = "expired"
 MFA_REQUIRED = "mfa_required"
 MFA_INVALID = "mfa_invalid"
+NEEDS_ENVIRONMENT = "needs_environment"
 BAD_REQUEST = "bad_request"
 FORBIDDEN = "forbidden"
 BUSY = "busy"
@@ -52,17 +53,18 @@ class ProtocolError(Exception):
 class RemoteError(Exception):
     """An error answered by the agent, carried as data."""
 
-    def __init__(self, code: str, message: str, hint: str = "") -> None:
+    def __init__(self, code: str, message: str, hint: str = "", detail: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
+        self.detail = detail or {}
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "ok": False,
-            "error": {"code": self.code, "message": self.message, "hint": self.hint},
-        }
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
+        if self.detail:
+            error["detail"] = self.detail
+        return {"ok": False, "error": error}
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -113,4 +115,7 @@ def error_from_wire(message: dict[str, Any]) -> RemoteError:
     code, text, hint = err.get("code"), err.get("message"), err.get("hint", "")
     if not isinstance(code, str) or not isinstance(text, str) or not isinstance(hint, str):
         return RemoteError(INTERNAL, "the agent sent a malformed error")
-    return RemoteError(code, text, hint)
+    detail = err.get("detail")
+    if not isinstance(detail, dict) or not all(isinstance(v, str) for v in detail.values()):
+        detail = {}
+    return RemoteError(code, text, hint, detail)

@@ -40,6 +40,8 @@ class Context:
     credentials_file: str
     env: tuple[tuple[str, str], ...] = ()
     user: str = "user"
+    # The shell's credential variables: sent by the client only when a credential_source asks.
+    source_env: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
 
     def getenv(self, name: str) -> str | None:
         return dict(self.env).get(name)
@@ -51,6 +53,30 @@ class StaticKeys:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     session_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ProviderSource:
+    """A source botocore's providers serve: credential_process, SSO, web identity."""
+
+    profile: str
+    kind: str
+    config_file: str
+    credentials_file: str
+    settings: tuple[tuple[str, str], ...]
+    endpoints: tuple[tuple[str, str], ...] = ()  # the shell's AWS_ENDPOINT_URL* settings
+
+
+@dataclass(frozen=True)
+class EnvironmentSource:
+    """credential_source: the asking shell's keys, or its instance/container metadata settings."""
+
+    profile: str
+    kind: str  # Environment | Ec2InstanceMetadata | EcsContainer
+    env: tuple[tuple[str, str], ...] = field(repr=False)
+
+
+Source = StaticKeys | ProviderSource | EnvironmentSource
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,16 @@ class Hop:
 
 
 @dataclass(frozen=True)
+class Mfa:
+    """An MFA device guarding a role chain: one GetSessionToken with a code opens a session
+    that every role with the same source and device then assumes with, code-free."""
+
+    serial: str
+    session_duration: int = 43200
+    process: str | None = None  # a command printing the code (aws-vault's mfa_process)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     region: str | None
     url: str | None
@@ -78,20 +114,31 @@ class Endpoint:
 @dataclass(frozen=True)
 class Plan:
     profile: str
-    source: StaticKeys
-    hops: tuple[Hop, ...]
+    source: Source
+    hops: tuple[Hop, ...]  # empty when the source itself yields the role (web identity)
     region: str | None
     endpoint: Endpoint
-
-    @property
-    def role_arn(self) -> str:
-        return self.hops[-1].role_arn
+    mfa: Mfa | None = None
+    role_arn: str = ""
+    # The files it came from: shells reading different files never share a session.
+    origin: tuple[str, str] = ("", "")
 
     def parent(self) -> Plan | None:
         """The plan for the hop below the last one, or None when the source is direct."""
         if len(self.hops) < 2:
             return None
-        return Plan(self.hops[-2].profile, self.source, self.hops[:-1], self.region, self.endpoint)
+        below = self.hops[-2]
+        return Plan(
+            below.profile, self.source, self.hops[:-1], self.region, self.endpoint, self.mfa, below.role_arn
+        )
+
+    def mfa_key(self) -> str:
+        """The MFA session this plan needs: shared by every plan with the same source and device."""
+        assert self.mfa is not None
+        h = hashlib.sha256(b"mfa\0")
+        h.update(repr((self.mfa.serial, self.endpoint)).encode())
+        h.update(_source_identity(self.source).encode())
+        return "mfa-" + h.hexdigest()
 
     def key(self) -> str:
         """Identity of the session this plan yields: any change to its definition is a new key.
@@ -100,11 +147,18 @@ class Plan:
         is kept.
         """
         h = hashlib.sha256()
-        h.update(repr((self.hops, self.endpoint)).encode())
-        h.update(repr((self.source.profile, self.source.access_key_id)).encode())
-        h.update(self.source.secret_access_key.encode())
-        h.update((self.source.session_token or "").encode())
+        h.update(repr((self.hops, self.endpoint, self.mfa, self.role_arn, self.origin)).encode())
+        h.update(_source_identity(self.source).encode())
         return h.hexdigest()
+
+
+def _source_identity(source: Source) -> str:
+    """Everything that makes a source distinct, secrets included (only ever hashed)."""
+    if isinstance(source, StaticKeys):
+        return repr((source.profile, source.access_key_id, source.secret_access_key, source.session_token))
+    if isinstance(source, EnvironmentSource):
+        return repr((source.profile, source.kind, source.env))
+    return repr(source)
 
 
 class ConfigFiles:
@@ -265,9 +319,87 @@ def _unknown_profile(name: str, config: dict[str, Any], ctx: Context) -> ConfigE
     )
 
 
+CREDENTIAL_SOURCES = ("Environment", "Ec2InstanceMetadata", "EcsContainer")
+
+
+def _source_of(name: str, profile: dict[str, Any], ctx: Context) -> Source | None:
+    """A source profile's own credentials, in botocore's provider order; None if it has none."""
+    if profile.get("web_identity_token_file"):
+        return _provider(name, "web-identity", profile, ctx)
+    if profile.get("sso_session") or profile.get("sso_start_url"):
+        return _provider(name, "sso", profile, ctx)
+    if _has_static_keys(profile):
+        return _static(name, profile)
+    if profile.get("credential_process"):
+        return _provider(name, "process", profile, ctx)
+    return None
+
+
+def _provider(name: str, kind: str, profile: dict[str, Any], ctx: Context) -> ProviderSource:
+    settings = tuple(sorted((k, str(v)) for k, v in profile.items() if isinstance(v, str)))
+    return ProviderSource(name, kind, ctx.config_file, ctx.credentials_file, settings, ctx.env)
+
+
+def _credential_source(name: str, profile: dict[str, Any], ctx: Context) -> EnvironmentSource:
+    kind = str(profile["credential_source"]).strip()
+    if kind not in CREDENTIAL_SOURCES:
+        raise ConfigError(
+            protocol.BAD_CONFIG,
+            f"profile {name!r}: credential_source = {kind!r} is not one of {', '.join(CREDENTIAL_SOURCES)}",
+        )
+    if ctx.source_env is None:
+        # Only now does the agent ask the client for the environment it holds.
+        raise ConfigError(
+            protocol.NEEDS_ENVIRONMENT,
+            f"profile {name!r} takes credentials from the environment ({kind})",
+        )
+    env = dict(ctx.source_env)
+    if kind == "Environment" and not (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY")):
+        raise ConfigError(
+            protocol.NO_SOURCE_CREDENTIALS,
+            f"profile {name!r} has credential_source = Environment, but AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY are not set in this shell",
+            "export your access keys in this shell first",
+        )
+    return EnvironmentSource(name, kind, ctx.source_env)
+
+
+class _Included(dict[str, dict[str, Any]]):
+    """Profiles with aws-vault's ``include_profile`` applied: the included profile's settings,
+    overridden by the profile's own. Expanded when looked up, so a broken include only fails
+    the profiles that use it."""
+
+    def __init__(self, raw: dict[str, dict[str, Any]]) -> None:
+        super().__init__(raw)
+        self.raw = raw
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._expand(name, [])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self.raw else default
+
+    def _expand(self, name: str, seen: list[str]) -> dict[str, Any]:
+        own = self.raw[name]
+        base_name = own.get("include_profile")
+        if not base_name:
+            return own
+        if base_name in seen or base_name == name:
+            cycle = " -> ".join([*seen, name, base_name])
+            raise ConfigError(protocol.BAD_CONFIG, f"include_profile cycle: {cycle}")
+        if base_name not in self.raw:
+            raise ConfigError(
+                protocol.NO_SUCH_PROFILE,
+                f"profile {name!r} has include_profile = {base_name}, which does not exist",
+            )
+        merged = dict(self._expand(base_name, [*seen, name]))
+        merged.update({k: v for k, v in own.items() if k != "include_profile"})
+        return merged
+
+
 def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
-    """Follow ``source_profile`` from ``name`` down to static keys, as botocore does."""
-    profiles: dict[str, dict[str, Any]] = config["profiles"]
+    """Follow ``source_profile`` from ``name`` down to its source of credentials, as botocore does."""
+    profiles: dict[str, dict[str, Any]] = _Included(config["profiles"])
     if name not in profiles:
         raise _unknown_profile(name, config, ctx)
     target = profiles[name]
@@ -280,34 +412,36 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
     hops: list[Hop] = []
     visited: list[str] = []
     current = name
-    while True:
+    source: Source | None = None
+    while source is None:
         profile = profiles[current]
         visited.append(current)
-        # In a source profile static keys win over its own role_arn (botocore's rule).
-        if len(visited) > 1 and _has_static_keys(profile):
-            source = _static(current, profile)
+        if len(visited) > 1 and (_has_static_keys(profile) or not profile.get("role_arn")):
+            # In a source profile its own credentials win over its role_arn (botocore's rule).
+            source = _source_of(current, profile, ctx)
+            if source is None:
+                raise ConfigError(
+                    protocol.NO_SOURCE_CREDENTIALS,
+                    f"source profile {current!r} has no credentials "
+                    "(no aws_access_key_id/aws_secret_access_key, credential_process, SSO or web identity)",
+                    f"add your access keys under [{current}] in {ctx.credentials_file}",
+                )
             break
-        if not profile.get("role_arn"):
-            if _has_static_keys(profile):
-                source = _static(current, profile)
-                break
-            raise ConfigError(
-                protocol.NO_SOURCE_CREDENTIALS,
-                f"source profile {current!r} has no credentials (no aws_access_key_id/aws_secret_access_key)",
-                f"add your access keys under [{current}] in {ctx.credentials_file}",
-            )
+        if profile.get("web_identity_token_file"):
+            # role_arn with a token file is botocore's AssumeRoleWithWebIdentity profile.
+            source = _provider(current, "web-identity", profile, ctx)
+            break
         if profile.get("source_profile") and profile.get("credential_source"):
             raise ConfigError(
                 protocol.BAD_CONFIG,
                 f"profile {current!r} sets both source_profile and credential_source",
                 "keep only one of them",
             )
+        hop = _hop(current, profile, ctx)
         if profile.get("credential_source"):
-            raise ConfigError(
-                protocol.BAD_CONFIG,
-                f"profile {current!r}: credential_source is not supported yet",
-                "use source_profile",
-            )
+            hops.append(hop)
+            source = _credential_source(current, profile, ctx)
+            break
         source_name = profile.get("source_profile")
         if not source_name:
             raise ConfigError(
@@ -315,7 +449,7 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
                 f"profile {current!r} has role_arn but no source_profile or credential_source",
                 "add source_profile = <profile with your access keys>",
             )
-        hops.append(_hop(current, profile, ctx))
+        hops.append(hop)
         if source_name == current and _has_static_keys(profile):
             source = _static(current, profile)
             break
@@ -335,7 +469,38 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
         current = source_name
     hops.reverse()
     region = next((profiles[p].get("region") for p in visited if profiles[p].get("region")), None)
-    return Plan(name, source, tuple(hops), region, _endpoint(config, target, region, ctx))
+    endpoint = _endpoint(config, target, region, ctx)
+    return Plan(
+        name, source, tuple(hops), region, endpoint, _mfa(profiles, visited), str(target["role_arn"]).strip()
+    )
+
+
+def _first(profiles: dict[str, dict[str, Any]], chain: list[str], key: str) -> tuple[str, str] | None:
+    for name in chain:
+        value = profiles[name].get(key)
+        if value:
+            return name, str(value).strip()
+    return None
+
+
+def _mfa(profiles: dict[str, dict[str, Any]], chain: list[str]) -> Mfa | None:
+    """The MFA device of the role profile, else inherited from its source profiles."""
+    serial = _first(profiles, chain, "mfa_serial")
+    if serial is None:
+        return None
+    duration = 43200
+    found = _first(profiles, chain, "mfa_session_duration")
+    if found is not None:
+        parsed = _int(found[0], profiles[found[0]], "mfa_session_duration")
+        if parsed is not None:
+            if not 900 <= parsed <= 129600:
+                raise ConfigError(
+                    protocol.BAD_CONFIG,
+                    f"profile {found[0]}: mfa_session_duration {parsed} is outside 900..129600 seconds",
+                )
+            duration = parsed
+    process = _first(profiles, chain, "mfa_process")
+    return Mfa(serial[1], duration, process[1] if process else None)
 
 
 def _truthy(value: object) -> bool:

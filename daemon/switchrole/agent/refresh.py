@@ -15,6 +15,7 @@ import random
 import threading
 from collections.abc import Callable
 
+from .. import protocol
 from .sessions import Session, SessionStore, refresh_lead
 from .state import StateFiles
 from .sts import StsError
@@ -106,18 +107,25 @@ class Refresher:
 
     def _renew(self, session: Session, lead: float) -> None:
         assert session.fetch is not None
+        mfa_needed = False
         try:
             self.store.get(session, session.fetch, lead=lead)
             # The store keeps still-valid credentials through an outage and notes the error.
             failed = session.last_error is not None
-        except StsError:
+        except StsError as exc:
             failed = True
+            # The MFA session ran out: only the person at a terminal can go on, and shells
+            # show it in the prompt until they do.
+            mfa_needed = exc.code == protocol.MFA_REQUIRED
         now = self.clock()
         if failed:
             session.failures += 1
             backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
-            session.retry_at = now + backoff
-            session.status = "expired" if session.expiration <= now else "stale"
+            session.retry_at = now + (MAX_BACKOFF if mfa_needed else backoff)
+            if mfa_needed:
+                session.status = "mfa_needed"
+            else:
+                session.status = "expired" if session.expiration <= now else "stale"
             log.warning("refresh of %s failed; retrying in %.0f s", session.profile, backoff)
         else:
             session.failures = 0

@@ -16,8 +16,10 @@ from .. import __version__, protocol
 from ..protocol import RemoteError
 from . import shells
 from .config import ConfigError, ConfigFiles, Context, Plan, resolve
+from .mfa import MfaSessions
 from .refresh import Refresher
 from .sessions import Session, SessionStore
+from .sources import source_credentials
 from .state import StateFiles
 from .sts import ROLE_CHAINING_LIMIT, Credentials, Sts, StsError
 
@@ -30,7 +32,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "shell_pid": int,
     "mfa_code": str,
 }
-_CTX_FIELDS = {"config_file": str, "credentials_file": str, "env": dict, "user": str}
+_CTX_FIELDS = {"config_file": str, "credentials_file": str, "env": dict, "user": str, "source_env": dict}
 
 
 def rfc3339(epoch: float) -> str:
@@ -56,9 +58,10 @@ def validate(request: dict[str, Any]) -> None:
         for key, value in ctx.items():
             if key not in _CTX_FIELDS or not isinstance(value, _CTX_FIELDS[key]):
                 raise _bad(f"bad context field {key!r}")
-        env = ctx.get("env", {})
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-            raise _bad("context env must map strings to strings")
+        for name in ("env", "source_env"):
+            env = ctx.get(name, {})
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+                raise _bad(f"context {name} must map strings to strings")
 
 
 def _context(request: dict[str, Any]) -> Context:
@@ -74,6 +77,7 @@ def _context(request: dict[str, Any]) -> Context:
         credentials_file=ctx["credentials_file"],
         env=tuple(sorted(ctx.get("env", {}).items())),
         user=ctx.get("user") or "user",
+        source_env=tuple(sorted(ctx["source_env"].items())) if "source_env" in ctx else None,
     )
 
 
@@ -86,7 +90,7 @@ def _parent(pid: int) -> int:
 
 
 def _remote(exc: ConfigError | StsError) -> RemoteError:
-    return RemoteError(exc.code, exc.message, exc.hint)
+    return RemoteError(exc.code, exc.message, exc.hint, getattr(exc, "detail", None))
 
 
 class Agent:
@@ -105,6 +109,7 @@ class Agent:
         self.store = SessionStore(clock)
         self.states = StateFiles(runtime_dir)
         self.refresher = Refresher(self.store, self.states, on_idle=stop, idle_timeout=idle_timeout)
+        self.mfa = MfaSessions(self.store, lambda: self.sts)
         self._stop = stop
         self._sts: Sts | None = None
         self._sts_lock = threading.Lock()
@@ -145,7 +150,19 @@ class Agent:
             "version": __version__,
             "socket": self.socket_path,
             "started": rfc3339(self.started),
-            "sessions": [self._describe(s, now) for s in self.store.all() if s.creds is not None],
+            "sessions": [
+                self._describe(s, now) for s in self.store.all() if s.creds is not None and s.kind == "role"
+            ],
+            "mfa_sessions": [
+                {
+                    "mfa_serial": s.role_arn,
+                    "source_profile": s.profile,
+                    "expiration": rfc3339(s.expiration),
+                    "expires_in": max(0, int(s.expiration - now)),
+                }
+                for s in self.store.all()
+                if s.creds is not None and s.kind == "mfa" and s.expiration > now
+            ],
         }
 
     def _describe(self, s: Session, now: float) -> dict[str, Any]:
@@ -156,7 +173,7 @@ class Agent:
             "expiration": rfc3339(s.expiration),
             "expires_in": max(0, int(s.expiration - now)),
             "refresh_at": rfc3339(s.refresh_at()),
-            "state": s.state(now),
+            "state": s.status if s.status == "mfa_needed" else s.state(now),
             "generation": s.generation,
             "last_error": s.last_error,
             "shells": sorted(sh.pid for sh in s.shells),
@@ -179,8 +196,10 @@ class Agent:
         shell = shells.identify(request.get("shell_pid") or _parent(peer_pid))
         if shell is not None:
             session.add_shell(shell)
+        code = request.get("mfa_code")
+        generation = session.generation
         try:
-            creds = self.store.get(session, session.fetch)
+            creds = self.store.get(session, lambda: self._assume(plan, code))
         except StsError as exc:
             raise _remote(exc) from None
         finally:
@@ -204,28 +223,36 @@ class Agent:
             "refresh_at": int(session.refresh_at()),
             "generation": session.generation,
             "state_file": self.states.path(session),
+            # A fallback is worth saying once, when it happened, not on every request.
+            "notice": session.notice if session.generation != generation else None,
         }
 
-    def _credentials(self, plan: Plan) -> Credentials:
+    def _credentials(self, plan: Plan, mfa_code: str | None) -> Credentials:
         """Credentials for ``plan``: held ones when fresh, else one AssumeRole (single-flight)."""
         session = self.store.session(plan.key(), plan.profile, plan.role_arn, "")
-        return self.store.get(session, lambda: self._assume(plan))
+        return self.store.get(session, lambda: self._assume(plan, mfa_code))
 
-    def _assume(self, plan: Plan) -> Credentials:
+    def _assume(self, plan: Plan, mfa_code: str | None = None) -> Credentials:
+        if not plan.hops:
+            # A web identity profile: the provider's AssumeRoleWithWebIdentity is the role.
+            return source_credentials(plan.source, plan.region)
         parent = plan.parent()
         if parent is not None:
-            base = self._credentials(parent)
+            base = self._credentials(parent, mfa_code)
+        elif plan.mfa is not None:
+            base = self.mfa.session(plan, mfa_code)
         else:
-            source = plan.source
-            base = Credentials(
-                source.access_key_id,
-                source.secret_access_key,
-                source.session_token,
-                temporary=source.session_token is not None,
-            )
+            base = source_credentials(plan.source, plan.region)
         hop = plan.hops[-1]
         duration = hop.duration_seconds
         if duration is not None and duration > ROLE_CHAINING_LIMIT and base.temporary:
-            # STS caps role chaining at one hour whatever the role allows.
+            # STS caps role chaining, and roles assumed with GetSessionToken credentials, at one
+            # hour whatever the role allows: ask for the hour rather than fail.
             duration = ROLE_CHAINING_LIMIT
+            session = self.store.session(plan.key(), plan.profile, plan.role_arn, "")
+            session.notice = (
+                f"duration_seconds = {hop.duration_seconds} in [profile {hop.profile}] was capped to "
+                f"{ROLE_CHAINING_LIMIT}: STS allows at most one hour for "
+                + ("roles assumed after MFA (GetSessionToken)" if parent is None else "role chaining")
+            )
         return self.sts.assume_role(hop, base, plan.endpoint, duration=duration)

@@ -48,6 +48,8 @@ class Session:
     status: str = "ok"  # ok | stale | expired | mfa_needed: what shells are told
     fetch: Callable[[], Credentials] | None = field(default=None, repr=False)
     shells: set[ShellRef] = field(default_factory=set)
+    notice: str | None = None  # a fallback the user should know about (e.g. a capped duration)
+    kind: str = "role"  # role | mfa
     failures: int = 0
     retry_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

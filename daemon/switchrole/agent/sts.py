@@ -50,7 +50,13 @@ class Credentials:
 
 class StsError(Exception):
     def __init__(
-        self, code: str, message: str, hint: str = "", aws_code: str = "", retryable: bool = False
+        self,
+        code: str,
+        message: str,
+        hint: str = "",
+        aws_code: str = "",
+        retryable: bool = False,
+        detail: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -58,6 +64,7 @@ class StsError(Exception):
         self.hint = hint
         self.aws_code = aws_code
         self.retryable = retryable
+        self.detail = detail
 
 
 _THROTTLE = {
@@ -128,9 +135,9 @@ class Sts:
         if hop.transitive_tag_keys:
             params["TransitiveTagKeys"] = list(hop.transitive_tag_keys)
         issued = time.time()
-        response = self._call(
-            "AssumeRole", hop.profile, hop.role_arn, endpoint, creds, hop.mfa_serial, params
-        )
+        # With MFA-session credentials the call carries MFA context even without a serial here.
+        mfa = hop.mfa_serial or ("(MFA session)" if creds.mfa else None)
+        response = self._call("AssumeRole", hop.profile, hop.role_arn, endpoint, creds, mfa, params)
         return _credentials(
             response["Credentials"],
             issued,
@@ -226,14 +233,22 @@ def _client_error(
             )
         hint = ""
         if role_arn and mfa_serial is None and "not authorized to perform: sts:AssumeRole" in aws_message:
-            hint = (
-                "the role's trust policy may require MFA; add your MFA device to the profile: "
-                f"mfa_serial = arn:aws:iam::<your account>:mfa/<your user>  under [profile {profile}]"
-            )
+            line = _mfa_line(aws_message)
+            hint = f"the role may require MFA; add your MFA device to [profile {profile}]: {line}"
         return StsError(protocol.ACCESS_DENIED, message, hint, aws_code)
     if aws_code in _BAD_KEYS:
         return StsError(protocol.ACCESS_DENIED, message, "check the source profile's access keys", aws_code)
     return StsError(protocol.STS_ERROR, message, "", aws_code)
+
+
+def _mfa_line(aws_message: str) -> str:
+    """The mfa_serial line to add, guessed from the caller ARN STS names in its refusal."""
+    import re
+
+    user = re.search(r"arn:(aws[\w-]*):iam::(\d{12}):user/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)", aws_message)
+    if user:
+        return f"mfa_serial = arn:{user[1]}:iam::{user[2]}:mfa/{user[3]}"
+    return "mfa_serial = arn:aws:iam::<your account id>:mfa/<your device name>"
 
 
 def _credentials(raw: dict[str, Any], issued: float, *, mfa: bool, arn: str | None = None) -> Credentials:
