@@ -26,6 +26,7 @@ commands:
   status [--json]                      the agent and the sessions it holds (never secrets)
   list [--json]                        the profiles in your AWS config
   daemon start|stop|status|run         manage the agent (run: foreground, for systemd/launchd)
+  daemon install|uninstall             a systemd user unit / launchd agent starting it at login
   init bash|zsh|fish                   print the shell integration: eval "$(switchrole init bash)"
   prompt                               print the active profile and time left, for prompt frameworks
   demo [--shell]                       try switchrole against a local STS emulator, no AWS account
@@ -346,9 +347,14 @@ def cmd_list(args: list[str]) -> int:
 
 
 def cmd_daemon(args: list[str]) -> int:
-    if len(args) != 1 or args[0] not in ("start", "stop", "status", "run"):
-        raise UsageError("usage: switchrole daemon start|stop|status|run")
+    actions = ("start", "stop", "status", "run", "install", "uninstall")
+    if len(args) != 1 or args[0] not in actions:
+        raise UsageError(f"usage: switchrole daemon {'|'.join(actions)}")
     action = args[0]
+    if action in ("install", "uninstall"):
+        from . import install
+
+        return install.install() if action == "install" else install.uninstall()
     if action == "run":
         from .agent.main import run
 

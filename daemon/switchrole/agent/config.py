@@ -8,6 +8,7 @@ nested blocks and the credentials-file override behave exactly as in the AWS CLI
 
 from __future__ import annotations
 
+import ast
 import configparser
 import hashlib
 import os
@@ -162,22 +163,41 @@ def _source_identity(source: Source) -> str:
 
 
 class ConfigFiles:
-    """Parsed config per (config, credentials) pair, re-read only when a file changes."""
+    """Parsed config per (config, credentials) pair, re-read only when a file changes.
+
+    When an edit leaves a file unparsable, a request fails with the line number, but held
+    sessions keep the last version that parsed (a half-saved file must not take away working
+    roles), and the error is kept for `status`.
+    """
+
+    MAX_ENTRIES = 64
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], tuple[object, dict[str, Any]]] = {}
+        self.errors: dict[tuple[str, str], str] = {}
 
-    def load(self, ctx: Context) -> dict[str, Any]:
+    def load(self, ctx: Context, last_good: bool = False) -> dict[str, Any]:
         stamp = (_stamp(ctx.config_file), _stamp(ctx.credentials_file))
         key = (ctx.config_file, ctx.credentials_file)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-        parsed = load_config(ctx.config_file, ctx.credentials_file)
+        try:
+            parsed = load_config(ctx.config_file, ctx.credentials_file)
+        except ConfigError as exc:
+            if exc.code == protocol.BAD_CONFIG:
+                with self._lock:
+                    self.errors[key] = exc.message
+                if last_good and cached is not None:
+                    return cached[1]
+            raise
         with self._lock:
+            if len(self._cache) >= self.MAX_ENTRIES and key not in self._cache:
+                self._cache.pop(next(iter(self._cache)))
             self._cache[key] = (stamp, parsed)
+            self.errors.pop(key, None)
         return parsed
 
 
@@ -214,7 +234,9 @@ def _describe_parse_error(path: str) -> str:
         return f"{path} line {exc.lineno}: a setting appears before any [section] header"
     except configparser.ParsingError as exc:
         lineno, line = exc.errors[0]
-        return f"{path} line {lineno}: cannot parse {line.strip()[:60]!r}"
+        # configparser keeps the offending line as its repr().
+        text = str(ast.literal_eval(line)) if line[:1] in "'\"" else line
+        return f"{path} line {lineno}: cannot parse {text.strip()[:60]!r}"
     except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as exc:
         return f"{path} line {exc.lineno}: {exc.message.split(': ', 1)[-1]}"
     except configparser.Error as exc:

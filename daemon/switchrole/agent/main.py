@@ -19,6 +19,7 @@ from .. import paths
 from .harden import harden
 from .server import Server
 from .service import Agent
+from .watch import Watcher
 
 log = logging.getLogger("switchrole.agent")
 
@@ -96,19 +97,24 @@ def run(ready_fd: int | None) -> int:
 
     threading.Thread(target=_warm_up, daemon=True).start()
     agent.refresher.start()
+
+    def socket_lost() -> None:
+        if not server.still_ours():
+            log.info("socket %s was removed or replaced; exiting", sock_path)
+            server.stop()
+
+    watcher = Watcher(agent.config_changed, socket_lost, sock_path)
+    watcher.start()
+    agent.watcher = watcher
     if ready_fd is not None:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
     log.info("listening on %s", sock_path)
 
-    def tick() -> None:
-        if not server.still_ours():
-            log.info("socket %s was removed or replaced; exiting", sock_path)
-            server.stop()
-
     try:
-        server.serve_forever(tick)
+        server.serve_forever()
     finally:
+        watcher.stop()
         agent.refresher.stop()
         server.close()
         log.info("stopped")

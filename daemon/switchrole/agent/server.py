@@ -51,7 +51,6 @@ class Server:
         sock.bind(self.path)
         os.chmod(self.path, 0o600)
         sock.listen(128)
-        sock.settimeout(1.0)
         self.inode = os.stat(self.path).st_ino
         self._sock = sock
 
@@ -70,20 +69,23 @@ class Server:
                 os.unlink(self.path)
             except OSError:
                 pass
+        if self._sock is not None:
+            # Wakes the blocking accept() (Linux returns EINVAL on a shut-down listener).
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
-    def serve_forever(self, tick: Callable[[], None] | None = None) -> None:
+    def serve_forever(self) -> None:
+        """Accept until stopped. accept() blocks: an idle agent does not wake up."""
         assert self._sock is not None
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except TimeoutError:
-                if tick is not None:
-                    tick()
-                continue
             except OSError:
                 if self._stopping.is_set():
                     break

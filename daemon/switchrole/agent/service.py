@@ -6,11 +6,12 @@ are ``RemoteError``s with a code, a message and a hint; no secret ever goes into
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__, protocol
 from ..protocol import RemoteError
@@ -22,6 +23,11 @@ from .sessions import Session, SessionStore
 from .sources import source_credentials
 from .state import StateFiles
 from .sts import ROLE_CHAINING_LIMIT, Credentials, Sts, StsError
+
+if TYPE_CHECKING:
+    from .watch import Watcher
+
+log = logging.getLogger("switchrole.agent")
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "v": int,
@@ -110,6 +116,7 @@ class Agent:
         self.states = StateFiles(runtime_dir)
         self.refresher = Refresher(self.store, self.states, on_idle=stop, idle_timeout=idle_timeout)
         self.mfa = MfaSessions(self.store, lambda: self.sts)
+        self.watcher: Watcher | None = None
         self._stop = stop
         self._sts: Sts | None = None
         self._sts_lock = threading.Lock()
@@ -150,6 +157,7 @@ class Agent:
             "version": __version__,
             "socket": self.socket_path,
             "started": rfc3339(self.started),
+            "config_errors": sorted(set(self.files.errors.values())),
             "sessions": [
                 self._describe(s, now) for s in self.store.all() if s.creds is not None and s.kind == "role"
             ],
@@ -184,15 +192,34 @@ class Agent:
         if not profile:
             raise _bad("no profile given")
         ctx = _context(request)
+        if self.watcher is not None:
+            self.watcher.watch(ctx.config_file, ctx.credentials_file)
         try:
             return ctx, resolve(self.files.load(ctx), profile, ctx)
         except ConfigError as exc:
             raise _remote(exc) from None
 
+    def config_changed(self, paths: set[str]) -> None:
+        """Drop sessions whose definition an edit changed; they are re-assumed when next asked."""
+        for session in self.store.all():
+            ctx = session.ctx
+            if ctx is None or not {ctx.config_file, ctx.credentials_file} & paths:
+                continue
+            try:
+                plan = resolve(self.files.load(ctx, last_good=True), session.profile, ctx)
+                changed = plan.key() != session.key
+            except ConfigError:
+                changed = True  # the profile or its source is gone or broken now
+            if changed:
+                log.info("definition of %s changed; dropping its session", session.profile)
+                self.store.drop(session.key)
+                self.states.remove(session)
+
     def env(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
         ctx, plan = self.plan(request)
         session = self.store.session(plan.key(), plan.profile, plan.role_arn, ctx.config_file)
         session.fetch = lambda: self._assume(plan)
+        session.ctx = ctx
         shell = shells.identify(request.get("shell_pid") or _parent(peer_pid))
         if shell is not None:
             session.add_shell(shell)
@@ -224,8 +251,11 @@ class Agent:
             "generation": session.generation,
             "state_file": self.states.path(session),
             # A fallback is worth saying once, when it happened, not on every request.
-            "notice": session.notice if session.generation != generation else None,
+            "notice": self._notice(session, generation),
         }
+
+    def _notice(self, session: Session, generation: int) -> str | None:
+        return session.notice if session.generation != generation else None
 
     def _credentials(self, plan: Plan, mfa_code: str | None) -> Credentials:
         """Credentials for ``plan``: held ones when fresh, else one AssumeRole (single-flight)."""

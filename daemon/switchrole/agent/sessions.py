@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .config import Context
 from .shells import ShellRef
 from .sts import Credentials, StsError
 
@@ -50,6 +51,7 @@ class Session:
     shells: set[ShellRef] = field(default_factory=set)
     notice: str | None = None  # a fallback the user should know about (e.g. a capped duration)
     kind: str = "role"  # role | mfa
+    ctx: Context | None = None  # the asking shell's files, to re-check the definition on edits
     failures: int = 0
     retry_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -1,0 +1,80 @@
+"""``switchrole daemon install``: start the agent at login with systemd (Linux) or launchd (macOS).
+
+Autostart by the first client stays the default; this is for people who want the agent up
+before their first shell. The unit runs ``switchrole daemon run`` in the foreground with the
+interpreter switchrole is installed in. No secret is ever written here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+SYSTEMD_UNIT = """\
+[Unit]
+Description=switchrole agent: AWS role sessions held in memory
+
+[Service]
+Type=simple
+ExecStart={python} -m switchrole daemon run
+Restart=on-failure
+# The agent keeps secrets in memory only; keep them out of core dumps and other users' reach.
+LimitCORE=0
+UMask=0077
+NoNewPrivileges=yes
+
+[Install]
+WantedBy=default.target
+"""
+
+LAUNCHD_PLIST = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>dev.switchrole.agent</string>
+  <key>ProgramArguments</key>
+  <array><string>{python}</string><string>-m</string><string>switchrole</string><string>daemon</string><string>run</string></array>
+  <key>RunAtLoad</key><true/>
+  <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
+  <key>ProcessType</key><string>Background</string>
+</dict>
+</plist>
+"""
+
+
+def service_file(platform: str = sys.platform) -> tuple[str, str, str]:
+    """(path, content, how to enable it) for this platform."""
+    home = os.path.expanduser("~")
+    python = sys.executable
+    if platform == "darwin":
+        path = os.path.join(home, "Library", "LaunchAgents", "dev.switchrole.agent.plist")
+        return path, LAUNCHD_PLIST.format(python=python), f"launchctl load -w {path}"
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    path = os.path.join(config, "systemd", "user", "switchrole.service")
+    return (
+        path,
+        SYSTEMD_UNIT.format(python=python),
+        "systemctl --user daemon-reload && systemctl --user enable --now switchrole",
+    )
+
+
+def install() -> int:
+    path, content, enable = service_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(content)
+    print(f"wrote {path}")
+    print(f"enable it with: {enable}")
+    return 0
+
+
+def uninstall() -> int:
+    path, _, _ = service_file()
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        print(f"nothing to remove at {path}")
+        return 0
+    print(f"removed {path}")
+    return 0
