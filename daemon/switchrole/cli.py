@@ -10,19 +10,24 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__, client, paths, render
+from . import __version__, client, paths, render, variables
 from .protocol import RemoteError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every shell call
-    from typing import Any
+    from typing import Any, TextIO
 
 USAGE = """\
 usage: switchrole <command> [options]
 
 commands:
   env PROFILE [--shell bash|zsh|fish]   print exports for PROFILE's role: eval "$(switchrole env test)"
+  env PROFILE --endpoint               export a loopback credentials endpoint instead of keys: every
+                                       process started from the shell then refreshes by itself
   env --unset [--shell ...]            print code that removes everything switchrole set
+  exec PROFILE -- CMD [ARGS...]        run CMD as the role (exit status and signals pass through)
+  credential-process PROFILE           credential_process JSON, for `credential_process = switchrole ...`
+  console PROFILE [--url]              open the AWS console as the role (or print the sign-in URL)
   status [--json]                      the agent and the sessions it holds (never secrets)
   list [--json]                        the profiles in your AWS config
   daemon start|stop|status|run         manage the agent (run: foreground, for systemd/launchd)
@@ -32,21 +37,6 @@ commands:
   demo [--shell]                       try switchrole against a local STS emulator, no AWS account
   version                              print the version
 """
-
-SESSION_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "SWITCHROLE_PROFILE",
-    "SWITCHROLE_REGION",
-    "SWITCHROLE_EXPIRES_AT",
-    "SWITCHROLE_REFRESH_AT",
-    "SWITCHROLE_EXPIRES_UPTIME",
-    "SWITCHROLE_GENERATION",
-    "SWITCHROLE_STATE",
-    "SWITCHROLE_STATUS",
-)
 
 
 class UsageError(Exception):
@@ -107,66 +97,6 @@ def _shell_arg(args: list[str]) -> str:
     return shell
 
 
-def variables(result: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Map the agent's credential data onto the variables we export and those we remove."""
-    creds = result.get("credentials")
-    if not isinstance(creds, dict):
-        raise render.RenderError("the agent's answer has no credentials")
-    fields = {
-        "AWS_ACCESS_KEY_ID": creds.get("access_key_id"),
-        "AWS_SECRET_ACCESS_KEY": creds.get("secret_access_key"),
-        "AWS_SESSION_TOKEN": creds.get("session_token"),
-        "AWS_CREDENTIAL_EXPIRATION": creds.get("expiration"),
-        "SWITCHROLE_PROFILE": result.get("profile"),
-    }
-    assign: dict[str, str] = {}
-    for name, value in fields.items():
-        if not isinstance(value, str) or not value:
-            raise render.RenderError(f"the agent's answer has no valid value for {name}")
-        assign[name] = value
-    region = result.get("region")
-    if isinstance(region, str) and region:
-        assign["AWS_REGION"] = assign["AWS_DEFAULT_REGION"] = assign["SWITCHROLE_REGION"] = region
-    for name, key in (
-        ("SWITCHROLE_EXPIRES_AT", "expires_at"),
-        ("SWITCHROLE_REFRESH_AT", "refresh_at"),
-        ("SWITCHROLE_GENERATION", "generation"),
-    ):
-        value = result.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            assign[name] = str(value)
-    state = result.get("state_file")
-    if isinstance(state, str) and state:
-        assign["SWITCHROLE_STATE"] = state
-    expires = result.get("expires_at")
-    uptime = _uptime()
-    if uptime is not None and isinstance(expires, int):
-        # fish has no clock builtin but can `read` /proc/uptime: give it the deadline on that clock.
-        import time
-
-        assign["SWITCHROLE_EXPIRES_UPTIME"] = str(int(expires - time.time() + uptime))
-    assign["SWITCHROLE_STATUS"] = "ok"
-    return assign, list(render.SHADOWING)
-
-
-def _uptime() -> float | None:
-    try:
-        with open("/proc/uptime", "rb") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def unset_names(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[str]:
-    names = list(SESSION_VARS)
-    region = environ.get("SWITCHROLE_REGION")
-    # Remove the region only if it is still the one we set, not one the user chose since.
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        if region and environ.get(name) == region:
-            names.append(name)
-    return names
-
-
 def shell_pid(args: list[str]) -> int:
     """The shell that will hold the variables: given by the hook, else our parent (the agent
     climbs out of a command-substitution subshell)."""
@@ -203,15 +133,15 @@ def ask_mfa_code(serial: str, profile: str) -> str:
     return line.strip()
 
 
-def request_env(profile: str, pid: int, interactive: bool = True) -> dict[str, Any]:
-    """Ask the agent for PROFILE. When it needs more, give it: the shell's credential variables
+def request(op: str, profile: str, pid: int, interactive: bool = True, **extra: Any) -> dict[str, Any]:
+    """Ask the agent about PROFILE. When it needs more, give it: the shell's credential variables
     for a credential_source profile, or an MFA code read from the terminal (a wrong code is
     asked again). A prompt hook passes interactive=False: it never prompts."""
-    fields: dict[str, Any] = {"profile": profile, "ctx": client.context(), "shell_pid": pid}
+    fields: dict[str, Any] = {"profile": profile, "ctx": client.context(), "shell_pid": pid, **extra}
     prompts = 0
     while True:
         try:
-            return client.call("env", **fields)
+            return client.call(op, **fields)
         except RemoteError as exc:
             if exc.code == "needs_environment" and "source_env" not in fields["ctx"]:
                 fields["ctx"]["source_env"] = client.source_env()
@@ -225,14 +155,13 @@ def request_env(profile: str, pid: int, interactive: bool = True) -> dict[str, A
             fields["mfa_code"] = ask_mfa_code(exc.detail.get("mfa_serial", "your MFA device"), profile)
 
 
-def _refresh_failed(shell: str, code: str) -> str:
-    """What a prompt hook evals when a background refresh fails: keep the current variables,
-    mark the status for the prompt, and wait before trying again instead of at every prompt."""
-    import time
+def request_env(profile: str, pid: int, interactive: bool = True, endpoint: bool = False) -> dict[str, Any]:
+    return request("env", profile, pid, interactive, **({"mode": "endpoint"} if endpoint else {}))
 
-    status = "mfa_needed" if code == "mfa_required" else "error"
-    retry = str(int(time.time()) + 30)
-    return render.render(shell, {"SWITCHROLE_STATUS": status, "SWITCHROLE_REFRESH_AT": retry})
+
+def _fail(out: TextIO, refresh: bool, shell: str, code: str) -> None:
+    """On failure eval must not go on as the wrong identity; a hook keeps its variables."""
+    out.write(render.render(shell, variables.refresh_failed(code)) if refresh else render.FAIL)
 
 
 def cmd_env(args: list[str]) -> int:
@@ -245,37 +174,105 @@ def cmd_env(args: list[str]) -> int:
         if _has(args, "--unset"):
             if args:
                 raise UsageError("env --unset takes no profile")
-            out.write(render.render(shell, {}, unset_names()))
+            out.write(render.render(shell, *variables.leave()))
             return 0
+        # A hook refreshing an endpoint-mode shell keeps it in endpoint mode.
+        endpoint = _has(args, "--endpoint") or (refresh and os.environ.get("SWITCHROLE_MODE") == "endpoint")
         pid = shell_pid(args)
         if len(args) != 1 or args[0].startswith("-"):
-            raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish]")
-        result = request_env(args[0], pid, interactive=not refresh)
-        assign, unset = variables(result)
-        code = render.render(shell, assign, unset)
+            raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish] [--endpoint]")
+        result = request_env(args[0], pid, interactive=not refresh, endpoint=endpoint)
+        code = render.render(shell, *variables.switch(result))
     except RemoteError as exc:
-        out.write(_refresh_failed(shell, exc.code) if refresh else render.FAIL)
+        _fail(out, refresh, shell, exc.code)
         _err(exc.message, exc.hint)
         return 1
-    except (
-        UsageError,
-        client.AgentUnavailable,
-        paths.RuntimeDirError,
-        render.RenderError,
-        OSError,
-    ) as exc:
-        out.write(_refresh_failed(shell, "error") if refresh else render.FAIL)
+    except (UsageError, client.AgentUnavailable, paths.RuntimeDirError, render.RenderError, OSError) as exc:
+        _fail(out, refresh, shell, "error")
         _err(str(exc))
         return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         out.write(render.FAIL)
         return 130
     out.write(code)
+    _notice(result)
+    if out.isatty():
+        sys.stderr.write(f'switchrole: to use these in your shell, run: eval "$(switchrole env {args[0]})"\n')
+    return 0
+
+
+def _notice(result: dict[str, Any]) -> None:
     notice = result.get("notice")
     if isinstance(notice, str) and notice:
         sys.stderr.write(f"switchrole: note: {notice}\n")
-    if out.isatty():
-        sys.stderr.write(f'switchrole: to use these in your shell, run: eval "$(switchrole env {args[0]})"\n')
+
+
+def cmd_exec(args: list[str]) -> int:
+    """Run a command as the role: the same variables as `env`, then exec (so its exit status
+    and signals are the command's own)."""
+    if "--" not in args:
+        raise UsageError("usage: switchrole exec PROFILE [--endpoint] -- COMMAND [ARGS...]")
+    split = args.index("--")
+    mine, command = args[:split], args[split + 1 :]
+    endpoint = _has(mine, "--endpoint")
+    if len(mine) != 1 or not command:
+        raise UsageError("usage: switchrole exec PROFILE [--endpoint] -- COMMAND [ARGS...]")
+    # After exec the command is this very process: it is the one holding the variables.
+    result = request_env(mine[0], os.getpid(), endpoint=endpoint)
+    assign, unset = variables.switch(result)
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(assign)
+    _notice(result)
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, env)  # noqa: S606 - running the user's command is the point
+    except OSError as exc:
+        _err(f"cannot run {command[0]}: {exc.strerror}")
+        return 127 if isinstance(exc, FileNotFoundError) else 126
+
+
+def cmd_credential_process(args: list[str]) -> int:
+    """credential_process output for SDKs: `credential_process = switchrole credential-process P`."""
+    import json
+
+    if len(args) != 1 or args[0].startswith("-"):
+        raise UsageError("usage: switchrole credential-process PROFILE")
+    result = request_env(args[0], os.getppid())
+    creds = result["credentials"]
+    sys.stdout.write(
+        json.dumps(
+            {
+                "Version": 1,
+                "AccessKeyId": creds["access_key_id"],
+                "SecretAccessKey": creds["secret_access_key"],
+                "SessionToken": creds["session_token"],
+                "Expiration": creds["expiration"],
+            }
+        )
+        + "\n"
+    )
+    return 0
+
+
+def cmd_console(args: list[str]) -> int:
+    """Open the management console as the role (or print the sign-in URL with --url)."""
+    print_url = _has(args, "--url")
+    destination = _take(args, "--destination")
+    if len(args) != 1 or args[0].startswith("-"):
+        raise UsageError("usage: switchrole console PROFILE [--url] [--destination URL]")
+    fields: dict[str, Any] = {}
+    if destination:
+        fields["destination"] = destination
+    result = request("console", args[0], os.getppid(), **fields)
+    url = result["url"]
+    if not print_url:
+        import webbrowser
+
+        if webbrowser.open(url):
+            print(f"opened the console for {args[0]} in your browser")
+            return 0
+        _err("no browser found; here is the sign-in URL (valid for 15 minutes)")
+    print(url)
     return 0
 
 
@@ -462,6 +459,9 @@ COMMANDS = {
     "daemon": cmd_daemon,
     "demo": cmd_demo,
     "init": cmd_init,
+    "exec": cmd_exec,
+    "credential-process": cmd_credential_process,
+    "console": cmd_console,
     "prompt": cmd_prompt,
 }
 

@@ -27,6 +27,7 @@ CONTEXT_ENV = (
     "AWS_CA_BUNDLE",
     "AWS_ENDPOINT_URL_SSO",
     "AWS_ENDPOINT_URL_SSO_OIDC",
+    "SWITCHROLE_FEDERATION_ENDPOINT",
 )
 
 # A profile with credential_source takes these from the asking shell; the client sends them
@@ -54,8 +55,10 @@ class AgentUnavailable(Exception):
 
 
 def _aws_file(var: str, default: str) -> str:
+    # Endpoint mode points these at /dev/null for SDKs and keeps the user's value aside.
+    saved = os.environ.get("SWITCHROLE_ORIG_" + var)
+    raw = (saved if saved is not None else os.environ.get(var)) or default
     # botocore expands both ~ and $VARS in these paths.
-    raw = os.environ.get(var) or default
     return os.path.abspath(os.path.expanduser(os.path.expandvars(raw)))
 
 

@@ -25,7 +25,7 @@ MAX_RESPONSE = 1024 * 1024
 READ_DEADLINE = 5.0
 
 # Operations the agent understands; anything else is refused before dispatch.
-OPS = frozenset({"ping", "env", "status", "stop", "prompt"})
+OPS = frozenset({"ping", "env", "status", "stop", "console"})
 
 # Error codes. The client maps some to behaviour (mfa_required -> prompt), the rest are shown.
 NO_SUCH_PROFILE = "no_such_profile"

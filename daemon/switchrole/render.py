@@ -34,6 +34,15 @@ EXPORTED = (
     "SWITCHROLE_GENERATION",
     "SWITCHROLE_STATE",
     "SWITCHROLE_STATUS",
+    "SWITCHROLE_MODE",
+    # Endpoint mode points these at /dev/null so [default] keys cannot shadow the endpoint,
+    # remembering the originals.
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "BOTO_CONFIG",
+    "SWITCHROLE_ORIG_AWS_SHARED_CREDENTIALS_FILE",
+    "SWITCHROLE_ORIG_AWS_CONFIG_FILE",
+    "SWITCHROLE_ORIG_BOTO_CONFIG",
 )
 
 # Variables that would otherwise override or shadow the exported keys:

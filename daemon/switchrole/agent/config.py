@@ -252,6 +252,7 @@ def load_config(config_file: str, credentials_file: str) -> dict[str, Any]:
 
     config: dict[str, Any] = botocore.configloader.build_profile_map(_parse_file(config_file))
     profiles: dict[str, dict[str, Any]] = config["profiles"]
+    config["config_file_default"] = dict(profiles.get("default", {}))
     for name, values in _parse_file(credentials_file).items():
         profiles.setdefault(name, {}).update(values)
     config["credentials_sections"] = set(_parse_file(credentials_file))

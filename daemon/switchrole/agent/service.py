@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__, protocol
 from ..protocol import RemoteError
-from . import shells
-from .config import ConfigError, ConfigFiles, Context, Plan, resolve
+from . import console, shells
+from .config import ConfigError, ConfigFiles, Context, Plan, StaticKeys, resolve
+from .endpoint import Endpoint
 from .mfa import MfaSessions
 from .refresh import Refresher
 from .sessions import Session, SessionStore
@@ -37,6 +38,8 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "ctx": dict,
     "shell_pid": int,
     "mfa_code": str,
+    "mode": str,
+    "destination": str,
 }
 _CTX_FIELDS = {"config_file": str, "credentials_file": str, "env": dict, "user": str, "source_env": dict}
 
@@ -95,6 +98,13 @@ def _parent(pid: int) -> int:
         return 0
 
 
+def _default_has_credentials(config: dict[str, Any]) -> bool:
+    """Whether [default] would give SDKs credentials before they reach the container endpoint."""
+    default = config.get("config_file_default", {})
+    keys = ("aws_access_key_id", "role_arn", "credential_process", "sso_session", "sso_start_url")
+    return any(default.get(k) for k in (*keys, "web_identity_token_file"))
+
+
 def _remote(exc: ConfigError | StsError) -> RemoteError:
     return RemoteError(exc.code, exc.message, exc.hint, getattr(exc, "detail", None))
 
@@ -117,6 +127,7 @@ class Agent:
         self.refresher = Refresher(self.store, self.states, on_idle=stop, idle_timeout=idle_timeout)
         self.mfa = MfaSessions(self.store, lambda: self.sts)
         self.watcher: Watcher | None = None
+        self.endpoint = Endpoint(rfc3339)
         self._stop = stop
         self._sts: Sts | None = None
         self._sts_lock = threading.Lock()
@@ -148,6 +159,8 @@ class Agent:
             return {"stopping": True, "pid": os.getpid()}
         if op == "env":
             return self.env(request, peer_pid)
+        if op == "console":
+            return self.console(request, peer_pid)
         raise _bad(f"operation {op!r} is not served by this agent")
 
     def status(self) -> dict[str, Any]:
@@ -215,15 +228,15 @@ class Agent:
                 self.store.drop(session.key)
                 self.states.remove(session)
 
-    def env(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-        ctx, plan = self.plan(request)
+    def _fresh(
+        self, ctx: Context, plan: Plan, shell: shells.ShellRef | None, code: str | None = None
+    ) -> tuple[Session, Credentials, int]:
+        """The plan's session with credentials that are fresh (or still valid through an outage)."""
         session = self.store.session(plan.key(), plan.profile, plan.role_arn, ctx.config_file)
         session.fetch = lambda: self._assume(plan)
         session.ctx = ctx
-        shell = shells.identify(request.get("shell_pid") or _parent(peer_pid))
         if shell is not None:
             session.add_shell(shell)
-        code = request.get("mfa_code")
         generation = session.generation
         try:
             creds = self.store.get(session, lambda: self._assume(plan, code))
@@ -232,20 +245,25 @@ class Agent:
         finally:
             self.refresher.wake()
         if creds.expiration is None or creds.expiration <= self.clock():
-            raise RemoteError(protocol.EXPIRED, f"the credentials for {plan.profile} have expired")
+            raise RemoteError(
+                protocol.EXPIRED,
+                f"the credentials for {plan.profile} have expired and could not be renewed",
+                session.last_error or "",
+            )
         session.status = "ok" if session.last_error is None else "stale"
         self.states.write(session)
-        return {
+        return session, creds, generation
+
+    def env(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        ctx, plan = self.plan(request)
+        shell = shells.identify(request.get("shell_pid") or _parent(peer_pid))
+        session, creds, generation = self._fresh(ctx, plan, shell, request.get("mfa_code"))
+        assert creds.expiration is not None
+        result: dict[str, Any] = {
             "profile": plan.profile,
             "role_arn": plan.role_arn,
             "arn": creds.arn,
             "region": plan.region,
-            "credentials": {
-                "access_key_id": creds.access_key_id,
-                "secret_access_key": creds.secret_access_key,
-                "session_token": creds.session_token,
-                "expiration": rfc3339(creds.expiration),
-            },
             "expires_at": int(creds.expiration),
             "refresh_at": int(session.refresh_at()),
             "generation": session.generation,
@@ -253,6 +271,43 @@ class Agent:
             # A fallback is worth saying once, when it happened, not on every request.
             "notice": self._notice(session, generation),
         }
+        if request.get("mode") == "endpoint":
+            if shell is None:
+                raise RemoteError(
+                    protocol.BAD_REQUEST, "endpoint mode needs the pid of a live shell of yours"
+                )
+            # The endpoint re-resolves on every call, so config edits and renewals reach it.
+            token = self.endpoint.grant(
+                shell, plan.profile, lambda: self._fresh(*self.plan(request), None)[1]
+            )
+            result["endpoint"] = {"url": self.endpoint.url, "token": token}
+            result["config_default_has_credentials"] = _default_has_credentials(self.files.load(ctx))
+            return result
+        result["credentials"] = {
+            "access_key_id": creds.access_key_id,
+            "secret_access_key": creds.secret_access_key,
+            "session_token": creds.session_token,
+            "expiration": rfc3339(creds.expiration),
+        }
+        return result
+
+    def console(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        ctx, plan = self.plan(request)
+        _session, creds, _ = self._fresh(ctx, plan, None, request.get("mfa_code"))
+        # SessionDuration is refused for chained or MFA-session roles; only direct ones may set it.
+        direct = len(plan.hops) == 1 and plan.mfa is None and isinstance(plan.source, StaticKeys)
+        try:
+            url = console.signin_url(
+                creds,
+                plan.role_arn,
+                federation=ctx.getenv("SWITCHROLE_FEDERATION_ENDPOINT"),
+                destination=request.get("destination") or None,
+                region=plan.region,
+                session_duration=plan.hops[-1].duration_seconds if direct and plan.hops else None,
+            )
+        except console.ConsoleError as exc:
+            raise RemoteError(protocol.ACCESS_DENIED, exc.message, exc.hint) from None
+        return {"url": url, "profile": plan.profile}
 
     def _notice(self, session: Session, generation: int) -> str | None:
         return session.notice if session.generation != generation else None
