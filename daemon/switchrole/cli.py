@@ -34,6 +34,7 @@ commands:
   daemon install|uninstall             a systemd user unit / launchd agent starting it at login
   init bash|zsh|fish                   print the shell integration: eval "$(switchrole init bash)"
   prompt                               print the active profile and time left, for prompt frameworks
+  doctor                               check the shell hook, the agent, the runtime dir and the config
   demo [--shell]                       try switchrole against a local STS emulator, no AWS account
   version                              print the version
 """
@@ -446,6 +447,14 @@ def cmd_prompt(args: list[str]) -> int:
     return 0
 
 
+def cmd_doctor(args: list[str]) -> int:
+    from . import doctor
+
+    if args:
+        raise UsageError("usage: switchrole doctor")
+    return doctor.run(os.getppid())
+
+
 def cmd_demo(args: list[str]) -> int:
     from .demo import main as demo_main
 
@@ -459,6 +468,7 @@ COMMANDS = {
     "daemon": cmd_daemon,
     "demo": cmd_demo,
     "init": cmd_init,
+    "doctor": cmd_doctor,
     "exec": cmd_exec,
     "credential-process": cmd_credential_process,
     "console": cmd_console,
