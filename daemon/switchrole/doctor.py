@@ -57,10 +57,8 @@ def _config() -> tuple[bool, str]:
         return False, f"{exc.message}: fix that line"
     roles = [r["profile"] for r in rows if r["kind"] == "role"]
     if not rows:
-        return (
-            False,
-            f"no profiles in {ctx['config_file']} or {ctx['credentials_file']}: add your keys and a role profile",
-        )
+        files = f"{ctx['config_file']} or {ctx['credentials_file']}"
+        return False, f"no profiles in {files}: add your keys and a role profile"
     if not roles:
         return False, "no role profiles (role_arn + source_profile) to switch into"
     return True, f"config parses: {len(rows)} profiles, roles: {', '.join(roles)}"
