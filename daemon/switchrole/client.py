@@ -183,7 +183,10 @@ def _connect_or_start(directory: str, sock_path: str) -> socket.socket:
 
 def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fields: Any) -> dict[str, Any]:
     """Send one request and return the agent's result, raising RemoteError on an error reply."""
-    directory = paths.runtime_dir(create=autostart)
+    try:
+        directory = paths.runtime_dir(create=autostart)
+    except paths.RuntimeDirMissing:
+        raise AgentUnavailable("no agent is running (it has not been started yet)") from None
     sock_path = paths.socket_path(directory)
     message = {"v": protocol.PROTOCOL, "client": __version__, "op": op, **fields}
     for attempt in range(3):
@@ -202,4 +205,4 @@ def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fiel
         if error.code == protocol.VERSION_SKEW and autostart and attempt < 2:
             continue
         raise error
-    raise AgentUnavailable("the agent kept answering with another version")
+    raise AgentUnavailable("agents of another version kept answering; run `switchrole daemon stop`")

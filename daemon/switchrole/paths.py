@@ -19,12 +19,16 @@ class RuntimeDirError(Exception):
     """The runtime directory or socket path cannot be used safely."""
 
 
+class RuntimeDirMissing(RuntimeDirError):
+    """The runtime directory does not exist yet: no agent has run."""
+
+
 def _check_private(path: str) -> None:
     """Refuse a directory that is a symlink, not ours, or open to group/others."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        raise RuntimeDirError(f"runtime directory {path} does not exist") from None
+        raise RuntimeDirMissing(f"runtime directory {path} does not exist") from None
     if stat.S_ISLNK(st.st_mode):
         raise RuntimeDirError(f"runtime directory {path} is a symlink; refusing to use it")
     if not stat.S_ISDIR(st.st_mode):
@@ -65,6 +69,7 @@ def runtime_dir(create: bool = True) -> str:
     """The private directory for the socket, lock and state files."""
     override = os.environ.get("SWITCHROLE_SOCKET")
     if override:
+        _check_length(os.path.abspath(override))  # before creating anything for it
         path = os.path.dirname(os.path.abspath(override))
     else:
         base = _xdg_base()
@@ -82,6 +87,10 @@ def runtime_dir(create: bool = True) -> str:
 def socket_path(directory: str) -> str:
     override = os.environ.get("SWITCHROLE_SOCKET")
     path = os.path.abspath(override) if override else os.path.join(directory, "agent.sock")
+    return _check_length(path)
+
+
+def _check_length(path: str) -> str:
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         raise RuntimeDirError(
             f"socket path {path} is {len(os.fsencode(path))} bytes, over the {MAX_SOCKET_PATH}-byte "

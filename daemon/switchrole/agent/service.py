@@ -147,7 +147,7 @@ class Agent:
             self._stop()
             raise RemoteError(
                 protocol.VERSION_SKEW,
-                f"agent {__version__} does not serve client {request.get('client')}; restarting",
+                f"agent {__version__} does not serve client {request.get('client')}; it is shutting down",
             )
         op = request["op"]
         if op == "ping":
