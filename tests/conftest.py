@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
+
 from sts_fake import StsFake
 from support import World, make_world
 

@@ -95,12 +95,9 @@ _MSG_MFA_DEVICE = (
     "MFA serial number is valid and associated with this user."
 )
 _MSG_GST_SESSION = "Cannot call GetSessionToken with session credentials"
-_MSG_MAX_DURATION = (
-    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-)
+_MSG_MAX_DURATION = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 _MSG_CHAINING = (
-    "The requested DurationSeconds exceeds the 1 hour session limit "
-    "for roles assumed by role chaining."
+    "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
 )
 _FAULT_MESSAGES = {
     "Throttling": "Rate exceeded",
@@ -242,8 +239,7 @@ def _validation(value: str | None, field: str, constraint: str) -> _StsError:
     shown = "null" if value is None else f"'{value}'"
     return _StsError(
         "ValidationError",
-        f"1 validation error detected: Value {shown} at '{field}' "
-        f"failed to satisfy constraint: {constraint}",
+        f"1 validation error detected: Value {shown} at '{field}' failed to satisfy constraint: {constraint}",
         400,
     )
 
@@ -286,13 +282,9 @@ def _duration(params: dict[str, str], *, default: int, low: int, high: int) -> i
     except ValueError:
         raise _validation(raw, "durationSeconds", "Member must be a number") from None
     if value < low:
-        raise _validation(
-            raw, "durationSeconds", f"Member must have value greater than or equal to {low}"
-        )
+        raise _validation(raw, "durationSeconds", f"Member must have value greater than or equal to {low}")
     if value > high:
-        raise _validation(
-            raw, "durationSeconds", f"Member must have value less than or equal to {high}"
-        )
+        raise _validation(raw, "durationSeconds", f"Member must have value less than or equal to {high}")
     return value
 
 
@@ -300,14 +292,10 @@ def _tags(params: dict[str, str]) -> list[tuple[str, str]]:
     tags: list[tuple[str, str]] = []
     index = 1
     while f"Tags.member.{index}.Key" in params:
-        tags.append(
-            (params[f"Tags.member.{index}.Key"], params.get(f"Tags.member.{index}.Value", ""))
-        )
+        tags.append((params[f"Tags.member.{index}.Key"], params.get(f"Tags.member.{index}.Value", "")))
         index += 1
     if len(tags) > 50:
-        raise _validation(
-            f"[{len(tags)} tags]", "tags", "Member must have length less than or equal to 50"
-        )
+        raise _validation(f"[{len(tags)} tags]", "tags", "Member must have length less than or equal to 50")
     return tags
 
 
@@ -602,8 +590,7 @@ class StsFake:
             if handler is None or version != _API_VERSION:
                 raise _StsError(
                     "InvalidAction",
-                    f"Could not find operation {action} for version "
-                    f"{version or 'NO_VERSION_SPECIFIED'}",
+                    f"Could not find operation {action} for version {version or 'NO_VERSION_SPECIFIED'}",
                     400,
                 )
             return 200, _response_xml(action, handler(caller, params), request_id)

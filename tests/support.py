@@ -77,9 +77,7 @@ class World:
     def write(self, config: str = SCENARIO_CONFIG, credentials: str | None = None) -> None:
         self.aws.mkdir(parents=True, exist_ok=True)
         (self.aws / "config").write_text(config)
-        (self.aws / "credentials").write_text(
-            scenario_credentials() if credentials is None else credentials
-        )
+        (self.aws / "credentials").write_text(scenario_credentials() if credentials is None else credentials)
 
     @property
     def env(self) -> dict[str, str]:
@@ -97,7 +95,9 @@ class World:
         env.update(self.extra_env)
         return env
 
-    def run(self, *args: str, input: str | None = None, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 60, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [SWITCHROLE, *args],
             env={**self.env, **env},
@@ -107,7 +107,9 @@ class World:
             timeout=timeout,
         )
 
-    def shell(self, shell: str, script: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    def shell(
+        self, shell: str, script: str, timeout: float = 60, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             shell_argv(shell, script),
             env={**self.env, **env},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from support import SHELLS, World, eval_line
 
 
@@ -45,6 +46,10 @@ def test_env_unset_removes_everything_switchrole_set(world: World, shell: str) -
     out = world.shell(shell, script)
     assert out.returncode == 0, out.stderr
     names = {line.split("=", 1)[0] for line in out.stdout.splitlines()}
-    leftover = {n for n in names if n.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION", "AWS_CRED", "SWITCHROLE_"))}
+    leftover = {
+        n
+        for n in names
+        if n.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION", "AWS_CRED", "SWITCHROLE_"))
+    }
     assert leftover == set()
     assert "AWS_REGION" not in names and "AWS_DEFAULT_REGION" not in names

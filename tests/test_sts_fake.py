@@ -154,9 +154,7 @@ def test_assume_role_returns_assumed_role_arn_and_records_params(
         TransitiveTagKeys=["team"],
     )
 
-    assert answer["AssumedRoleUser"]["Arn"] == (
-        "arn:aws:sts::222222222222:assumed-role/Deploy/build-42"
-    )
+    assert answer["AssumedRoleUser"]["Arn"] == ("arn:aws:sts::222222222222:assumed-role/Deploy/build-42")
     assert re.fullmatch(r"AROA[A-Z0-9]{17}:build-42", answer["AssumedRoleUser"]["AssumedRoleId"])
     credentials = answer["Credentials"]
     assert re.fullmatch(r"ASIA[A-Z0-9]{16}", credentials["AccessKeyId"])
@@ -226,9 +224,7 @@ def test_unknown_role_and_untrusted_caller_are_denied(fake: StsFake, user: tuple
     assert sts.assume_role(RoleArn=AUDIT_ARN, RoleSessionName="s1")["AssumedRoleUser"]
 
 
-def test_mfa_role_refuses_without_code_and_consumes_codes(
-    fake: StsFake, user: tuple[str, str]
-) -> None:
+def test_mfa_role_refuses_without_code_and_consumes_codes(fake: StsFake, user: tuple[str, str]) -> None:
     fake.add_role(Role(ADMIN_ARN, require_mfa=True))
     fake.add_mfa_codes(MFA_SERIAL, "123456")
     sts = client(fake, *user)
@@ -248,15 +244,11 @@ def test_mfa_role_refuses_without_code_and_consumes_codes(
     assert fake.mfa_codes_used == ["123456"]
 
     with pytest.raises(ClientError) as replay:
-        sts.assume_role(
-            RoleArn=ADMIN_ARN, RoleSessionName="s2", SerialNumber=MFA_SERIAL, TokenCode="123456"
-        )
+        sts.assume_role(RoleArn=ADMIN_ARN, RoleSessionName="s2", SerialNumber=MFA_SERIAL, TokenCode="123456")
     assert error_of(replay) == ("AccessDenied", 403, MFA_INVALID)
 
     with pytest.raises(ClientError) as wrong:
-        sts.assume_role(
-            RoleArn=ADMIN_ARN, RoleSessionName="s3", SerialNumber=MFA_SERIAL, TokenCode="000000"
-        )
+        sts.assume_role(RoleArn=ADMIN_ARN, RoleSessionName="s3", SerialNumber=MFA_SERIAL, TokenCode="000000")
     assert error_of(wrong) == ("AccessDenied", 403, MFA_INVALID)
     assert fake.mfa_codes_rejected == ["123456", "000000"]
     assert fake.mfa_codes_used == ["123456"]
@@ -292,23 +284,17 @@ def test_mfa_context_propagates_through_role_chain(fake: StsFake, user: tuple[st
     admin = sts.assume_role(
         RoleArn=ADMIN_ARN, RoleSessionName="admin", SerialNumber=MFA_SERIAL, TokenCode="222222"
     )
-    audit = session_client(fake, admin["Credentials"]).assume_role(
-        RoleArn=AUDIT_ARN, RoleSessionName="audit"
-    )
+    audit = session_client(fake, admin["Credentials"]).assume_role(RoleArn=AUDIT_ARN, RoleSessionName="audit")
     assert audit["AssumedRoleUser"]["Arn"] == "arn:aws:sts::333333333333:assumed-role/Audit/audit"
 
     # A session made without MFA cannot pick MFA context up by chaining.
     deploy = sts.assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="deploy")
     with pytest.raises(ClientError) as denied:
-        session_client(fake, deploy["Credentials"]).assume_role(
-            RoleArn=ADMIN_ARN, RoleSessionName="admin2"
-        )
+        session_client(fake, deploy["Credentials"]).assume_role(RoleArn=ADMIN_ARN, RoleSessionName="admin2")
     assert error_of(denied) == (
         "AccessDenied",
         403,
-        NOT_AUTHORIZED.format(
-            caller="arn:aws:sts::222222222222:assumed-role/Deploy/deploy", role=ADMIN_ARN
-        ),
+        NOT_AUTHORIZED.format(caller="arn:aws:sts::222222222222:assumed-role/Deploy/deploy", role=ADMIN_ARN),
     )
 
 
@@ -347,16 +333,13 @@ def test_role_chaining_limits_duration_to_one_hour(fake: StsFake, user: tuple[st
     sts = client(fake, *user)
 
     assert sts.assume_role(RoleArn=AUDIT_ARN, RoleSessionName="direct", DurationSeconds=7200)
-    chained = session_client(
-        fake, sts.assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="hop")["Credentials"]
-    )
+    chained = session_client(fake, sts.assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="hop")["Credentials"])
     with pytest.raises(ClientError) as too_long:
         chained.assume_role(RoleArn=AUDIT_ARN, RoleSessionName="chained", DurationSeconds=3601)
     assert error_of(too_long) == (
         "ValidationError",
         400,
-        "The requested DurationSeconds exceeds the 1 hour session limit "
-        "for roles assumed by role chaining.",
+        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
     )
     assert chained.assume_role(RoleArn=AUDIT_ARN, RoleSessionName="chained", DurationSeconds=3600)
 
@@ -393,9 +376,7 @@ def test_duration_seconds_is_validated(fake: StsFake, user: tuple[str, str]) -> 
 
 
 @pytest.mark.parametrize("name", ["has space", "slash/name", "a" * 65, "caf\u00e9"])
-def test_bad_role_session_name_is_validation_error(
-    fake: StsFake, user: tuple[str, str], name: str
-) -> None:
+def test_bad_role_session_name_is_validation_error(fake: StsFake, user: tuple[str, str], name: str) -> None:
     fake.add_role(Role(DEPLOY_ARN))
     with pytest.raises(ClientError) as bad:
         client(fake, *user).assume_role(RoleArn=DEPLOY_ARN, RoleSessionName=name)
@@ -512,9 +493,7 @@ def test_count_calls_for_and_reset(fake: StsFake, user: tuple[str, str]) -> None
     assert len(held) == 1
 
 
-def test_concurrent_requests_are_all_answered_and_counted(
-    fake: StsFake, user: tuple[str, str]
-) -> None:
+def test_concurrent_requests_are_all_answered_and_counted(fake: StsFake, user: tuple[str, str]) -> None:
     failures: list[BaseException] = []
 
     def hammer() -> None:
@@ -537,9 +516,7 @@ def test_concurrent_requests_are_all_answered_and_counted(
 
 def test_authentication_failures(fake: StsFake, user: tuple[str, str]) -> None:
     fake.add_role(Role(DEPLOY_ARN))
-    status, headers, body = raw_post(
-        fake, {"Action": "GetCallerIdentity", "Version": "2011-06-15"}, None
-    )
+    status, headers, body = raw_post(fake, {"Action": "GetCallerIdentity", "Version": "2011-06-15"}, None)
     root = ET.fromstring(body)  # noqa: S314 -- our own fake's output
     assert status == 403
     assert root.tag == f"{NS}ErrorResponse"
@@ -559,9 +536,7 @@ def test_authentication_failures(fake: StsFake, user: tuple[str, str]) -> None:
     creds = client(fake, *user).assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="s1")["Credentials"]
     for token in (None, creds["SessionToken"] + "x"):
         with pytest.raises(ClientError) as bad_token:
-            client(
-                fake, creds["AccessKeyId"], creds["SecretAccessKey"], token
-            ).get_caller_identity()
+            client(fake, creds["AccessKeyId"], creds["SecretAccessKey"], token).get_caller_identity()
         assert error_of(bad_token)[:2] == ("InvalidClientTokenId", 403)
 
 
@@ -593,9 +568,7 @@ def test_aws_cli_get_caller_identity(fake: StsFake, user: tuple[str, str], tmp_p
     aws = shutil.which("aws")
     assert aws is not None, "the AWS CLI (pip package awscli) must be installed"
     fake.add_role(Role(DEPLOY_ARN))
-    session = client(fake, *user).assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="cli")[
-        "Credentials"
-    ]
+    session = client(fake, *user).assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="cli")["Credentials"]
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     base_env.update(
         AWS_ENDPOINT_URL_STS=fake.url,
