@@ -67,7 +67,8 @@ def env_ok(world: World, profile: str = "test", **env: str) -> str:
 
 def exported(code: str, name: str) -> str:
     prefix = f"export {name}='"
-    line = next(line for line in code.splitlines() if line.startswith(prefix))
+    # bash and zsh get `builtin export`, plain sh `export`.
+    line = next(line.removeprefix("builtin ") for line in code.splitlines() if prefix in line)
     return line[len(prefix) : -2]
 
 

@@ -81,12 +81,12 @@ def _proc_name(pid: int) -> str:
 
 
 def detect_shell() -> str:
-    """The shell that will read our output: our parent, else $SHELL; POSIX syntax otherwise."""
+    """The shell that will read our output: our parent, else $SHELL; plain POSIX sh otherwise."""
     for name in (_proc_name(os.getppid()), os.path.basename(os.environ.get("SHELL", ""))):
         name = name.lstrip("-")
         if name in render.SHELLS:
             return name
-    return "bash"
+    return "sh"
 
 
 def _shell_arg(args: list[str]) -> str:
@@ -142,7 +142,21 @@ def request(op: str, profile: str, pid: int, interactive: bool = True, **extra: 
     prompts = 0
     while True:
         try:
-            return client.call(op, **fields)
+            result = client.call(op, **fields)
+            serial = result.get("mfa_serial")
+            if (
+                interactive
+                and result.get("mfa_needed")
+                and "mfa_code" not in fields
+                and isinstance(serial, str)
+            ):
+                # The role still works, but its MFA session is gone: renew it while someone is here.
+                try:
+                    fields["mfa_code"] = ask_mfa_code(serial, profile)
+                except RemoteError:
+                    return result  # no terminal: the still-valid credentials will do for now
+                continue
+            return result
         except RemoteError as exc:
             if exc.code == "needs_environment" and "source_env" not in fields["ctx"]:
                 fields["ctx"]["source_env"] = client.source_env()
@@ -173,6 +187,7 @@ def cmd_env(args: list[str]) -> int:
         shell = _shell_arg(args)
         refresh = _has(args, "--refresh")
         if _has(args, "--unset"):
+            shell_pid(args)  # accepted (hooks may pass it), nothing to register
             if args:
                 raise UsageError("env --unset takes no profile")
             out.write(render.render(shell, *variables.leave()))

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at every shell call
     from collections.abc import Iterable, Mapping
 
 
-SHELLS = ("bash", "zsh", "fish")
+SHELLS = ("bash", "zsh", "fish", "sh")
 
 # Variables switchrole exports. Anything outside this set is refused, whatever the agent says.
 EXPORTED = (
@@ -80,17 +80,22 @@ def render(shell: str, assign: Mapping[str, str], unset: Iterable[str] = ()) -> 
 
     Assignments come last so the code's exit status is that of a successful export.
     """
+    if shell not in SHELLS:
+        raise RenderError(f"unknown shell {shell!r}; expected one of {', '.join(SHELLS)}")
+    # bash and zsh: `builtin`, so a function or alias named export/unset cannot take over.
+    # Plain POSIX sh (dash) has no `builtin`.
+    prefix = "builtin " if shell in ("bash", "zsh") else ""
     lines: list[str] = []
     for name in unset:
         _check(name)
         # fish's `set -e` fails on a missing variable and later `set`s keep that status.
-        lines.append(f"if set -q -g {name}; set -e -g {name}; end;" if shell == "fish" else f"unset {name};")
+        lines.append(
+            f"if set -q -g {name}; set -e -g {name}; end;" if shell == "fish" else f"{prefix}unset {name};"
+        )
     for name, value in assign.items():
         _check(name, value)
         if shell == "fish":
             lines.append(f"set -gx {name} {quote_fish(value)};")
-        elif shell in ("bash", "zsh"):
-            lines.append(f"export {name}={quote_posix(value)};")
         else:
-            raise RenderError(f"unknown shell {shell!r}; expected one of {', '.join(SHELLS)}")
+            lines.append(f"{prefix}export {name}={quote_posix(value)};")
     return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ SWITCHROLE = (
     "SWITCHROLE_STATUS",
     "SWITCHROLE_MODE",
 )
+STATUSES = ("ok", "stale", "expired", "mfa_needed", "error")
 # Files endpoint mode hides from SDKs, and the variables remembering their original values
 # ("" = the variable was not set).
 HIDDEN_FILES = ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "BOTO_CONFIG")
@@ -122,7 +123,13 @@ def switch(
     if uptime is not None and isinstance(expires, int):
         # fish has no clock builtin but can `read` /proc/uptime: give it the deadline on that clock.
         assign["SWITCHROLE_EXPIRES_UPTIME"] = str(int(expires - time.time() + uptime))
-    assign["SWITCHROLE_STATUS"] = "ok"
+    status = result.get("status")
+    assign["SWITCHROLE_STATUS"] = status if status in STATUSES else "ok"
+    refresh_at = result.get("refresh_at")
+    if isinstance(refresh_at, int) and refresh_at <= time.time():
+        # Held credentials served inside the margin (STS is failing): ask again in 30 s, not at
+        # every prompt.
+        assign["SWITCHROLE_REFRESH_AT"] = str(int(time.time()) + 30)
     return assign, [name for name in unset if name not in assign]
 
 

@@ -116,6 +116,7 @@ def run(ready_fd: int | None) -> int:
     finally:
         watcher.stop()
         agent.refresher.stop()
+        agent.states.clear()
         server.close()
         log.info("stopped")
     return 0

@@ -18,6 +18,20 @@ class StateFiles:
     def __init__(self, runtime_dir: str) -> None:
         self.directory = os.path.join(runtime_dir, "state")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        # Files a previous agent left describe sessions this one does not hold: shells must see
+        # them missing (and re-register) rather than unchanged.
+        self.clear()
+
+    def clear(self) -> None:
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(self.directory, name))
+            except OSError:
+                pass
 
     def path(self, session: Session) -> str:
         return os.path.join(self.directory, session.sid)

@@ -1,0 +1,207 @@
+# shellcheck shell=bash
+# switchrole shell integration for bash (>= 4.4; 5.x recommended).
+#
+# Install: add this line to ~/.bashrc
+#     eval "$(switchrole init bash)"
+#
+# It defines `switchrole use PROFILE` and `switchrole use --unset` (or `switchrole unuse`),
+# which change the credentials of this shell, and `switchrole_prompt`, which prints the active
+# profile and the time left (e.g. `test 42m`) for your PS1. A prompt hook keeps the credentials
+# that `switchrole use` or `eval "$(switchrole env PROFILE)"` put here fresh. While they are
+# fresh the hook starts no process: it compares the shell's own clock with SWITCHROLE_REFRESH_AT
+# and reads the agent's small state file with the builtin `read`; only when a refresh is due, or
+# the agent has renewed the session, does it run `switchrole env --refresh` once.
+#
+# bash has no pre-command hook that could change the environment of the command about to run
+# (PS0 expands in a subshell), so the check happens at each prompt.
+#
+# Builtins a user might redefine (read, printf, set, eval) are called through `builtin`, and the
+# client through `command`, so that aliases and functions with those names cannot change what
+# the hook does.
+
+# Prints the current epoch seconds into the variable named $1, without a process.
+__switchrole_now() {
+    if [[ ${EPOCHSECONDS-} == [1-9]* ]]; then
+        builtin printf -v "$1" '%s' "$EPOCHSECONDS"
+    else
+        # EPOCHSECONDS is bash >= 5.0 and loses its magic when unset; %(...)T is 4.2+.
+        builtin printf -v "$1" '%(%s)T' -1
+    fi
+}
+
+__switchrole_is_int() {
+    [[ -n ${1-} && $1 != *[!0-9]* ]]
+}
+
+# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATUS`) into the caller's
+# __sr_key and __sr_state; succeeds when it tells of news for this shell: the agent renewed the
+# session (generation moved), needs attention (status not ok), or lost it (file missing: the
+# agent restarted).
+__switchrole_read_state() {
+    local file=${SWITCHROLE_STATE-} gen='' status='' extra=''
+    __sr_key=
+    __sr_state=
+    [[ -n $file ]] || return 1
+    # -f first: a FIFO planted at that path must not block the prompt.
+    # IFS as bash's default whatever the user set: the fields are separated by spaces.
+    if [[ -f $file ]] && IFS=$' \t\n' builtin read -r gen _ _ status extra 2>/dev/null <"$file"; then
+        __sr_key="$file $gen $status"
+        [[ -z $extra ]] && __sr_state=$status
+        [[ $gen != "${SWITCHROLE_GENERATION-}" || $status != ok ]]
+    else
+        __sr_key="$file missing"
+    fi
+}
+
+# Runs the client (arguments after $1) and evals the shell code it prints. $1 is `switch`, which
+# evals only a success (on failure the client prints `false`), or `refresh`, which evals either
+# way: in --refresh mode the failure code keeps the credentials in hand and records the failure.
+# Callers turn xtrace off first, so the secrets never reach a trace. Returns the client's status.
+__switchrole_apply() {
+    local __sr_mode=$1 __sr_code __sr_rc
+    shift
+    __sr_code=$(command switchrole "$@")
+    __sr_rc=$?
+    if ((__sr_rc == 0)) || [[ $__sr_mode == refresh ]]; then
+        builtin eval -- "$__sr_code"
+    fi
+    return "$__sr_rc"
+}
+
+# Refreshes when due: the work behind the prompt hook.
+__switchrole_check() {
+    [[ -n ${SWITCHROLE_PROFILE-} ]] || return 0
+    local now __sr_key __sr_state due=
+    __switchrole_now now
+    if ! __switchrole_is_int "${SWITCHROLE_REFRESH_AT-}" || ((now >= 10#$SWITCHROLE_REFRESH_AT)); then
+        # A refresh whose answer did not move the deadline (client missing, or an STS outage
+        # served the credentials we have) waits 30 s instead of costing a process per prompt.
+        if ! __switchrole_is_int "${__switchrole_retry_at-}" || ((now >= 10#$__switchrole_retry_at)); then
+            due=1
+        fi
+    fi
+    if [[ -z $due ]] && __switchrole_read_state && [[ $__sr_key != "${__switchrole_seen-}" ]]; then
+        due=1
+    fi
+    if [[ -z $due ]]; then
+        __switchrole_quiet "$now"
+        return 0
+    fi
+    __switchrole_apply refresh env "$SWITCHROLE_PROFILE" --shell bash --shell-pid "$$" --refresh
+    # Remember what the state file said after acting on it, so the same news is acted on once.
+    __switchrole_read_state
+    __switchrole_seen=$__sr_key
+    __switchrole_retry_at=
+    if ! __switchrole_is_int "${SWITCHROLE_REFRESH_AT-}" || ((now >= 10#$SWITCHROLE_REFRESH_AT)); then
+        __switchrole_retry_at=$((now + 30))
+    fi
+    __switchrole_quiet "$now"
+    return 0
+}
+
+# Sets the time until which a prompt costs one comparison: never past the refresh deadline (or
+# the retry time), and at most SWITCHROLE_POLL seconds (default 5), so the agent's news in the
+# state file (a renewal ahead of time, MFA needed) reach the shell that soon. Without
+# EPOCHSECONDS every prompt checks fully.
+__switchrole_quiet() {
+    local now=$1 next=$(($1 + __switchrole_poll)) at=
+    if [[ ${EPOCHSECONDS-} != [1-9]* ]]; then
+        __switchrole_quiet_until=0
+        return 0
+    fi
+    if __switchrole_is_int "${SWITCHROLE_REFRESH_AT-}" && ((10#$SWITCHROLE_REFRESH_AT > now)); then
+        at=$((10#$SWITCHROLE_REFRESH_AT))
+    elif __switchrole_is_int "${__switchrole_retry_at-}" && ((__switchrole_retry_at > now)); then
+        at=$__switchrole_retry_at
+    else
+        at=$now
+    fi
+    ((at >= next)) || next=$at
+    __switchrole_quiet_until=$next
+    # A switch or a hand-set deadline changes this and ends the quiet time at once.
+    __switchrole_quiet_for=${SWITCHROLE_REFRESH_AT-}
+}
+
+__switchrole_hook() {
+    # $? first: it is the status of the user's command, which PS1 and later hooks may show.
+    local __sr_rc=$?
+    # While nothing can be due this is the whole cost of a prompt; nothing secret is traced.
+    if [[ -n ${SWITCHROLE_PROFILE-} ]] && { ((${EPOCHSECONDS:-0} >= ${__switchrole_quiet_until:-0})) ||
+        [[ ${SWITCHROLE_REFRESH_AT-} != "${__switchrole_quiet_for-}" ]]; }; then
+        { local __sr_opts=$-; builtin set +x; } 2>/dev/null
+        __switchrole_check
+        [[ $__sr_opts != *x* ]] || builtin set -x
+    fi
+    return "$__sr_rc"
+}
+
+function switchrole {
+    # `function NAME` rather than `NAME()`: an alias named switchrole is not expanded here.
+    case ${1-} in
+    use | unuse)
+        { local __sr_opts=$- __sr_rc=0; builtin set +x; } 2>/dev/null
+        if [[ ($1 == unuse && $# -eq 1) || (${2-} == --unset && $# -eq 2) ]]; then
+            __switchrole_apply switch env --unset --shell bash || __sr_rc=$?
+        elif [[ $1 == use && $# -eq 2 && -n $2 && $2 != -* ]]; then
+            __switchrole_apply switch env "$2" --shell bash --shell-pid "$$" || __sr_rc=$?
+            __switchrole_retry_at=
+            __switchrole_quiet_until=0
+        else
+            builtin printf '%s\n' 'usage: switchrole use PROFILE | switchrole use --unset | switchrole unuse' >&2
+            __sr_rc=2
+        fi
+        [[ $__sr_opts != *x* ]] || builtin set -x
+        return "$__sr_rc"
+        ;;
+    *)
+        command switchrole "$@"
+        ;;
+    esac
+}
+
+# Prints the active profile and the time left, as `switchrole prompt` does, without a process.
+switchrole_prompt() {
+    [[ -n ${SWITCHROLE_PROFILE-} ]] || return 0
+    local status=${SWITCHROLE_STATUS-ok} now left __sr_key __sr_state
+    __switchrole_read_state
+    if [[ -n $__sr_state && $__sr_state != ok ]]; then
+        status=$__sr_state
+    fi
+    __switchrole_now now
+    left=0
+    if __switchrole_is_int "${SWITCHROLE_EXPIRES_AT-}"; then
+        left=$((10#$SWITCHROLE_EXPIRES_AT - now))
+    fi
+    if ((left <= 0)); then
+        builtin printf '%s !expired\n' "$SWITCHROLE_PROFILE"
+    elif [[ $status == mfa_needed ]]; then
+        builtin printf '%s !mfa\n' "$SWITCHROLE_PROFILE"
+    elif ((left >= 3600)); then
+        builtin printf '%s %dh%02dm\n' "$SWITCHROLE_PROFILE" $((left / 3600)) $((left % 3600 / 60))
+    elif ((left >= 60)); then
+        builtin printf '%s %dm\n' "$SWITCHROLE_PROFILE" $((left / 60))
+    else
+        builtin printf '%s %ds\n' "$SWITCHROLE_PROFILE" "$left"
+    fi
+}
+
+__switchrole_register() {
+    local entry
+    # bash >= 5.1 runs every element of an array PROMPT_COMMAND; older bash only the first.
+    if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) &&
+        [[ -n ${PROMPT_COMMAND+x} && ${PROMPT_COMMAND@a} == *a* ]]; then
+        for entry in "${PROMPT_COMMAND[@]}"; do
+            [[ $entry != __switchrole_hook ]] || return 0
+        done
+        PROMPT_COMMAND+=(__switchrole_hook)
+    elif [[ -z ${PROMPT_COMMAND-} ]]; then
+        PROMPT_COMMAND=__switchrole_hook
+    elif [[ $PROMPT_COMMAND != *__switchrole_hook* ]]; then
+        # A newline, not `;`: the existing command may end in `;` or `&`.
+        PROMPT_COMMAND+=$'\n'__switchrole_hook
+    fi
+}
+__switchrole_register
+builtin unset -f __switchrole_register
+__switchrole_poll=5
+if [[ ${SWITCHROLE_POLL-} =~ ^[0-9]+$ ]]; then __switchrole_poll=$((10#$SWITCHROLE_POLL)); fi

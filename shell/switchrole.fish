@@ -1,0 +1,194 @@
+# switchrole shell integration for fish (>= 3.2).
+#
+# Install: add this line to ~/.config/fish/config.fish
+#     switchrole init fish | source
+#
+# It defines `switchrole use PROFILE` and `switchrole use --unset` (or `switchrole unuse`),
+# which change the credentials of this shell, and `switchrole_prompt`, which prints the active
+# profile and the time left (e.g. `test 42m`) for your fish_prompt. Handlers of the fish_prompt
+# and fish_preexec events keep the credentials that `switchrole use` or
+# `switchrole env PROFILE | source` put here fresh, so no command starts with credentials past
+# their refresh time. While they are fresh the handlers start no process: fish has no clock
+# builtin, so they read /proc/uptime with the builtin `read` and compare it with the refresh
+# deadline on that clock (SWITCHROLE_EXPIRES_UPTIME gives the expiry there), and read the
+# agent's small state file, which also serves where /proc/uptime does not exist: the agent
+# renews the session ahead of the deadline and the generation it writes moves. Only when a
+# refresh is due, or the agent has renewed the session, do they run `switchrole env --refresh`
+# once.
+#
+# Only globals (`set -g`), never universal variables: those would be written to disk and shared
+# by every fish of the user. Builtins that functions may shadow are called through `builtin`,
+# the client through `command`.
+
+# Prints the /proc/uptime clock in whole seconds, or nothing where there is no such clock.
+function __switchrole_uptime
+    test -r /proc/uptime; or return 1
+    read -l up idle </proc/uptime; or return 1
+    string split -f1 . -- $up
+end
+
+function __switchrole_is_int
+    string match -qr '^[0-9]+$' -- "$argv[1]"
+end
+
+# Prints the refresh deadline on the /proc/uptime clock; computed again only when the
+# variables it comes from change, whether `switchrole use` or a plain `source` set them.
+function __switchrole_deadline
+    set -l key "$SWITCHROLE_EXPIRES_UPTIME $SWITCHROLE_EXPIRES_AT $SWITCHROLE_REFRESH_AT"
+    if test "$key" != "$__switchrole_deadline_key"
+        set -g __switchrole_deadline_key $key
+        set -g __switchrole_deadline_value
+        if __switchrole_is_int "$SWITCHROLE_EXPIRES_UPTIME"
+            and __switchrole_is_int "$SWITCHROLE_EXPIRES_AT"
+            and __switchrole_is_int "$SWITCHROLE_REFRESH_AT"
+            set -g __switchrole_deadline_value (builtin math "$SWITCHROLE_EXPIRES_UPTIME - ($SWITCHROLE_EXPIRES_AT - $SWITCHROLE_REFRESH_AT)")
+        end
+    end
+    builtin printf '%s\n' $__switchrole_deadline_value
+end
+
+# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATUS`) into
+# __switchrole_key and __switchrole_state; succeeds when it tells of news for this shell: the
+# agent renewed the session (generation moved), needs attention (status not ok), or lost it
+# (file missing: the agent restarted).
+function __switchrole_read_state
+    set -g __switchrole_key
+    set -g __switchrole_state
+    set -l file "$SWITCHROLE_STATE"
+    test -n "$file"; or return 1
+    set -l gen
+    set -l expires
+    set -l refresh
+    set -l state
+    set -l extra
+    # -f first: a FIFO planted at that path must not block the prompt.
+    if test -f "$file"; and read gen expires refresh state extra <$file 2>/dev/null
+        set -g __switchrole_key "$file $gen $state"
+        test -z "$extra"; and set -g __switchrole_state $state
+        if test "$gen" != "$SWITCHROLE_GENERATION"; or test "$state" != ok
+            return 0
+        end
+        return 1
+    end
+    set -g __switchrole_key "$file missing"
+    return 0
+end
+
+# Runs the client (arguments after the first) and sources the code it prints. The first
+# argument is `switch`, which sources only a success (on failure the client prints `false`), or
+# `refresh`, which sources either way: in --refresh mode the failure code keeps the credentials
+# in hand and records the failure. Tracing is off, so the secrets never reach a trace. Returns
+# the client's status.
+function __switchrole_apply
+    set -l fish_trace
+    set -l mode $argv[1]
+    set -l code (command switchrole $argv[2..-1])
+    set -l rc $status
+    if test $rc -eq 0; or test "$mode" = refresh
+        string join \n -- $code | builtin source
+    end
+    return $rc
+end
+
+# Refreshes when due; the work behind both event handlers.
+function __switchrole_check
+    set -l fish_trace
+    test -n "$SWITCHROLE_PROFILE"; or return 0
+    set -l due
+    set -l now (__switchrole_uptime)
+    if test -n "$now"
+        set -l deadline (__switchrole_deadline)
+        if test -z "$deadline"; or test $now -ge $deadline
+            # A refresh whose answer did not move the deadline (client missing, or an STS outage
+            # served the credentials we have) waits 30 s instead of costing a process per prompt.
+            if not __switchrole_is_int "$__switchrole_retry_at"; or test $now -ge $__switchrole_retry_at
+                set due 1
+            end
+        end
+    end
+    if test -z "$due"; and __switchrole_read_state; and test "$__switchrole_key" != "$__switchrole_seen"
+        set due 1
+    end
+    test -n "$due"; or return 0
+    __switchrole_apply refresh env "$SWITCHROLE_PROFILE" --shell fish --shell-pid $fish_pid --refresh
+    # Remember what the state file said after acting on it, so the same news is acted on once.
+    __switchrole_read_state
+    set -g __switchrole_seen $__switchrole_key
+    set -g __switchrole_retry_at
+    if test -n "$now"
+        set -l deadline (__switchrole_deadline)
+        if test -z "$deadline"; or test $now -ge $deadline
+            set -g __switchrole_retry_at (builtin math $now + 30)
+        end
+    end
+    return 0
+end
+
+# fish restores $status after event handlers by itself; returning it keeps it for direct calls too.
+function __switchrole_on_prompt --on-event fish_prompt
+    set -l rc $status
+    __switchrole_check
+    return $rc
+end
+
+function __switchrole_on_preexec --on-event fish_preexec
+    set -l rc $status
+    __switchrole_check
+    return $rc
+end
+
+function switchrole --description 'switchrole; `switchrole use PROFILE` and `switchrole unuse` change this shell'
+    switch "$argv[1]"
+        case use unuse
+            set -l fish_trace
+            set -l n (builtin count $argv)
+            if test "$argv[1]" = unuse -a $n -eq 1; or test "$argv[2]" = --unset -a $n -eq 2
+                __switchrole_apply switch env --unset --shell fish
+            else if test "$argv[1]" = use -a $n -eq 2 -a -n "$argv[2]"; and not string match -q -- '-*' $argv[2]
+                set -g __switchrole_retry_at
+                __switchrole_apply switch env $argv[2] --shell fish --shell-pid $fish_pid
+            else
+                builtin printf '%s\n' 'usage: switchrole use PROFILE | switchrole use --unset | switchrole unuse' >&2
+                return 2
+            end
+        case '*'
+            command switchrole $argv
+    end
+end
+
+# Prints the active profile and the time left, as `switchrole prompt` does, without a process.
+function switchrole_prompt
+    test -n "$SWITCHROLE_PROFILE"; or return 0
+    set -l state ok
+    set -q SWITCHROLE_STATUS; and set state "$SWITCHROLE_STATUS"
+    __switchrole_read_state
+    if test -n "$__switchrole_state" -a "$__switchrole_state" != ok
+        set state $__switchrole_state
+    end
+    if not __switchrole_is_int "$SWITCHROLE_EXPIRES_AT"
+        builtin printf '%s !expired\n' "$SWITCHROLE_PROFILE"
+        return 0
+    end
+    set -l now (__switchrole_uptime)
+    if test -z "$now"; or not __switchrole_is_int "$SWITCHROLE_EXPIRES_UPTIME"
+        # No clock to count with: name the profile and what needs attention.
+        if test "$state" = mfa_needed
+            builtin printf '%s !mfa\n' "$SWITCHROLE_PROFILE"
+        else
+            builtin printf '%s\n' "$SWITCHROLE_PROFILE"
+        end
+        return 0
+    end
+    set -l left (builtin math $SWITCHROLE_EXPIRES_UPTIME - $now)
+    if test $left -le 0
+        builtin printf '%s !expired\n' "$SWITCHROLE_PROFILE"
+    else if test "$state" = mfa_needed
+        builtin printf '%s !mfa\n' "$SWITCHROLE_PROFILE"
+    else if test $left -ge 3600
+        builtin printf '%s %dh%02dm\n' "$SWITCHROLE_PROFILE" (builtin math --scale=0 "floor($left / 3600)") (builtin math --scale=0 "floor($left % 3600 / 60)")
+    else if test $left -ge 60
+        builtin printf '%s %dm\n' "$SWITCHROLE_PROFILE" (builtin math --scale=0 "floor($left / 60)")
+    else
+        builtin printf '%s %ds\n' "$SWITCHROLE_PROFILE" $left
+    end
+end
