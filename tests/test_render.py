@@ -87,8 +87,9 @@ def test_posix_quoting_is_single_quotes() -> None:
     assert render.quote_posix("a'b") == "'a'\\''b'"
     assert render.quote_posix("$(x)") == "'$(x)'"
     # `builtin` in bash and zsh: a function or alias named export cannot take over the eval.
-    assert render.render("bash", {"SWITCHROLE_PROFILE": "t"}, []) == "builtin export SWITCHROLE_PROFILE='t';\n"
-    assert render.render("zsh", {"SWITCHROLE_PROFILE": "t"}, []) == "builtin export SWITCHROLE_PROFILE='t';\n"
+    expected = "builtin export SWITCHROLE_PROFILE='t';\n"
+    assert render.render("bash", {"SWITCHROLE_PROFILE": "t"}, []) == expected
+    assert render.render("zsh", {"SWITCHROLE_PROFILE": "t"}, []) == expected
     assert render.render("sh", {"SWITCHROLE_PROFILE": "t"}, ["AWS_PROFILE"]) == (
         "unset AWS_PROFILE;\nexport SWITCHROLE_PROFILE='t';\n"
     )
@@ -204,14 +205,14 @@ def test_fail_statement_is_false() -> None:
 def test_a_function_named_export_cannot_take_over_the_eval(shell: str, tmp_path: Path) -> None:
     code = render.render(shell, {"SWITCHROLE_PROFILE": "x'y"}, ["AWS_PROFILE"])
     script = "export() { echo HIJACKED; }; unset() { echo HIJACKED; }; AWS_PROFILE=old; "
-    out = run_shell(shell, script + code + 'printf "%s|%s" "$SWITCHROLE_PROFILE" "${AWS_PROFILE-gone}"', tmp_path)
+    show = 'printf "%s|%s" "$SWITCHROLE_PROFILE" "${AWS_PROFILE-gone}"'
+    out = run_shell(shell, script + code + show, tmp_path)
     assert out.stdout == b"x'y|gone"
 
 
 def test_plain_posix_sh_gets_syntax_without_builtin(tmp_path: Path) -> None:
     code = render.render("sh", {"SWITCHROLE_PROFILE": "a'$(touch PWNED)b"}, ["AWS_PROFILE"])
-    out = subprocess.run(
-        ["dash", "-c", code + 'printf %s "$SWITCHROLE_PROFILE"'], capture_output=True, cwd=tmp_path, check=True
-    )
+    show = 'printf %s "$SWITCHROLE_PROFILE"'
+    out = subprocess.run(["dash", "-c", code + show], capture_output=True, cwd=tmp_path, check=True)
     assert out.stdout == b"a'$(touch PWNED)b"
     assert not (tmp_path / "PWNED").exists()
