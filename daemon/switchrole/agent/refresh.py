@@ -11,19 +11,17 @@ When nothing is held for ``idle_timeout`` seconds, ``on_idle`` is called.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 
 from .. import protocol
-from .sessions import Session, SessionStore, refresh_lead
+from .sessions import MAX_BACKOFF, Session, SessionStore, refresh_lead
 from .state import StateFiles
 from .sts import StsError
 
 log = logging.getLogger("switchrole.agent")
 
 MAX_SLEEP = 300.0
-MAX_BACKOFF = 300.0
 
 
 class Refresher:
@@ -106,6 +104,7 @@ class Refresher:
         return next_wake
 
     def _renew(self, session: Session, lead: float) -> None:
+        """One renewal attempt; the store keeps the failure count and the next retry time."""
         assert session.fetch is not None
         mfa_needed = False
         try:
@@ -118,17 +117,13 @@ class Refresher:
             # show it in the prompt until they do.
             mfa_needed = exc.code == protocol.MFA_REQUIRED
         now = self.clock()
-        if failed:
-            session.failures += 1
-            backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
-            session.retry_at = now + (MAX_BACKOFF if mfa_needed else backoff)
-            if mfa_needed:
-                session.status = "mfa_needed"
-            else:
-                session.status = "expired" if session.expiration <= now else "stale"
-            log.warning("refresh of %s failed; retrying in %.0f s", session.profile, backoff)
+        if mfa_needed:
+            session.status = "mfa_needed"
+            session.retry_at = now + MAX_BACKOFF
+            log.warning("refresh of %s needs an MFA code", session.profile)
+        elif failed:
+            session.status = "expired" if session.expiration <= now else "stale"
+            log.warning("refresh of %s failed; retrying in %.0f s", session.profile, session.retry_at - now)
         else:
-            session.failures = 0
-            session.retry_at = 0.0
             session.status = "ok"
         self.states.write(session)

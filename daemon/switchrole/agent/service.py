@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchrole.agent")
 
+FORCE = 1e12  # a refresh lead no margin can satisfy: renew now
+
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "v": int,
     "client": str,
@@ -238,8 +240,12 @@ class Agent:
         if shell is not None:
             session.add_shell(shell)
         generation = session.generation
+        # A code offered while the MFA session is known to be gone renews now, not at expiry.
+        renew = code is not None and session.status == "mfa_needed"
         try:
-            creds = self.store.get(session, lambda: self._assume(plan, code))
+            creds = self.store.get(
+                session, lambda: self._assume(plan, code), lead=FORCE if renew else 0.0, wait=renew
+            )
         except StsError as exc:
             raise _remote(exc) from None
         finally:
@@ -250,7 +256,8 @@ class Agent:
                 f"the credentials for {plan.profile} have expired and could not be renewed",
                 session.last_error or "",
             )
-        session.status = "ok" if session.last_error is None else "stale"
+        if session.generation != generation or session.status != "mfa_needed":
+            session.status = "ok" if session.last_error is None else "stale"
         self.states.write(session)
         return session, creds, generation
 
@@ -270,6 +277,10 @@ class Agent:
             "state_file": self.states.path(session),
             # A fallback is worth saying once, when it happened, not on every request.
             "notice": self._notice(session, generation),
+            # Still-valid credentials, but renewal needs a code: a person at a terminal is asked.
+            "mfa_needed": session.status == "mfa_needed",
+            "status": session.status,
+            "mfa_serial": plan.mfa.serial if plan.mfa else None,
         }
         if request.get("mode") == "endpoint":
             if shell is None:

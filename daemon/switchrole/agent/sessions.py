@@ -9,6 +9,7 @@ they are renewed first, and if STS is unreachable still-valid ones are served; e
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ MAX_MARGIN = 20 * 60
 
 
 MAX_SHELLS = 256
+MAX_BACKOFF = 300.0
+MIN_VALID = 1.0  # credentials this close to expiry are not handed out
 
 
 def refresh_margin(lifetime: float) -> float:
@@ -109,26 +112,47 @@ class SessionStore:
             return creds
         return None
 
-    def get(self, session: Session, fetch: Callable[[], Credentials], lead: float = 0.0) -> Credentials:
+    def _valid(self, session: Session) -> Credentials | None:
+        """Held credentials that have not expired (inside the margin or not)."""
+        if session.creds is not None and self.clock() < session.expiration - MIN_VALID:
+            return session.creds
+        return None
+
+    def get(
+        self, session: Session, fetch: Callable[[], Credentials], lead: float = 0.0, wait: bool = False
+    ) -> Credentials:
         """Fresh credentials for ``session``, fetching at most once however many callers wait.
 
         ``lead`` renews that many seconds before the margin: the background refresher uses it
-        so that shells asking at the margin find new credentials already waiting.
+        so that shells asking at the margin find new credentials already waiting. While held
+        credentials are still valid, a caller never waits on STS that another caller is already
+        talking to, nor retries it before ``retry_at`` after a failure: SDKs asking the endpoint
+        give up after seconds, and valid credentials now beat fresh ones later. ``wait`` (an MFA
+        code to spend) always fetches.
         """
         creds = self._current(session, lead)
         if creds is not None:
             return creds
-        with session.lock:
+        held = self._valid(session)
+        if held is not None and not wait and self.clock() < session.retry_at:
+            return held
+        if not session.lock.acquire(blocking=held is None or wait):
+            assert held is not None
+            return held
+        try:
             creds = self._current(session, lead)
-            if creds is not None:
+            if creds is not None and not wait:
                 return creds
-            held = session.creds
             session.refreshing = True
             try:
                 fresh = fetch()
             except StsError as exc:
                 session.last_error = exc.message
-                if held is not None and exc.retryable and self.clock() < session.expiration:
+                session.failures += 1
+                backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
+                session.retry_at = self.clock() + backoff
+                held = self._valid(session)
+                if held is not None and exc.retryable and not wait:
                     return held  # an outage must not take away credentials that still work
                 raise
             finally:
@@ -136,7 +160,11 @@ class SessionStore:
             session.creds = fresh
             session.generation += 1
             session.last_error = None
+            session.failures = 0
+            session.retry_at = 0.0
             return fresh
+        finally:
+            session.lock.release()
 
     def all(self) -> list[Session]:
         with self._lock:

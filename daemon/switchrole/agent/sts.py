@@ -230,6 +230,7 @@ def _client_error(
                 f"the MFA code was not accepted for {mfa_serial}",
                 "enter the current code from your MFA device",
                 aws_code,
+                detail={"mfa_serial": mfa_serial} if mfa_serial else None,
             )
         hint = ""
         if role_arn and mfa_serial is None and "not authorized to perform: sts:AssumeRole" in aws_message:
