@@ -109,71 +109,6 @@ def shell_pid(args: list[str]) -> int:
     return int(given)
 
 
-MFA_ATTEMPTS = 3
-
-
-def ask_mfa_code(serial: str, profile: str) -> str:
-    """Read an MFA code from the terminal: the prompt on stderr, never stdout (eval reads it)."""
-    try:
-        tty = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
-    except OSError:
-        raise RemoteError(
-            "mfa_required",
-            f"profile {profile} needs an MFA code for {serial}, but there is no terminal to ask on",
-            "run `switchrole env "
-            + profile
-            + "` once in a terminal (the MFA session is then shared), or set mfa_process = "
-            "<command printing the code> in the profile",
-        ) from None
-    with tty:
-        sys.stderr.write(f"MFA code for {serial}: ")
-        sys.stderr.flush()
-        line = tty.readline()
-    if not line:
-        raise RemoteError("mfa_required", f"no MFA code entered for {serial}")
-    return line.strip()
-
-
-def request(op: str, profile: str, pid: int, interactive: bool = True, **extra: Any) -> dict[str, Any]:
-    """Ask the agent about PROFILE. When it needs more, give it: the shell's credential variables
-    for a credential_source profile, or an MFA code read from the terminal (a wrong code is
-    asked again). A prompt hook passes interactive=False: it never prompts."""
-    fields: dict[str, Any] = {"profile": profile, "ctx": client.context(), "shell_pid": pid, **extra}
-    prompts = 0
-    while True:
-        try:
-            result = client.call(op, **fields)
-            serial = result.get("mfa_serial")
-            if (
-                interactive
-                and result.get("mfa_needed")
-                and "mfa_code" not in fields
-                and isinstance(serial, str)
-            ):
-                # The role still works, but its MFA session is gone: renew it while someone is here.
-                try:
-                    fields["mfa_code"] = ask_mfa_code(serial, profile)
-                except RemoteError:
-                    return result  # no terminal: the still-valid credentials will do for now
-                continue
-            return result
-        except RemoteError as exc:
-            if exc.code == "needs_environment" and "source_env" not in fields["ctx"]:
-                fields["ctx"]["source_env"] = client.source_env()
-                continue
-            wants_code = exc.code == "mfa_required" or (exc.code == "mfa_invalid" and "mfa_code" in fields)
-            if not interactive or not wants_code or prompts == MFA_ATTEMPTS:
-                raise
-            if exc.code == "mfa_invalid":
-                _err(exc.message, exc.hint)
-            prompts += 1
-            fields["mfa_code"] = ask_mfa_code(exc.detail.get("mfa_serial", "your MFA device"), profile)
-
-
-def request_env(profile: str, pid: int, interactive: bool = True, endpoint: bool = False) -> dict[str, Any]:
-    return request("env", profile, pid, interactive, **({"mode": "endpoint"} if endpoint else {}))
-
-
 def _fail(out: TextIO, refresh: bool, shell: str, code: str) -> None:
     """On failure eval must not go on as the wrong identity; a hook keeps its variables."""
     out.write(render.render(shell, variables.refresh_failed(code)) if refresh else render.FAIL)
@@ -197,7 +132,7 @@ def cmd_env(args: list[str]) -> int:
         pid = shell_pid(args)
         if len(args) != 1 or args[0].startswith("-"):
             raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish] [--endpoint]")
-        result = request_env(args[0], pid, interactive=not refresh, endpoint=endpoint)
+        result = client.request_env(args[0], pid, interactive=not refresh, endpoint=endpoint)
         code = render.render(shell, *variables.switch(result))
     except RemoteError as exc:
         _fail(out, refresh, shell, exc.code)
@@ -234,7 +169,7 @@ def cmd_exec(args: list[str]) -> int:
     if len(mine) != 1 or not command:
         raise UsageError("usage: switchrole exec PROFILE [--endpoint] -- COMMAND [ARGS...]")
     # After exec the command is this very process: it is the one holding the variables.
-    result = request_env(mine[0], os.getpid(), endpoint=endpoint)
+    result = client.request_env(mine[0], os.getpid(), endpoint=endpoint)
     assign, unset = variables.switch(result)
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(assign)
@@ -253,7 +188,7 @@ def cmd_credential_process(args: list[str]) -> int:
 
     if len(args) != 1 or args[0].startswith("-"):
         raise UsageError("usage: switchrole credential-process PROFILE")
-    result = request_env(args[0], os.getppid())
+    result = client.request_env(args[0], os.getppid())
     creds = result["credentials"]
     sys.stdout.write(
         json.dumps(
@@ -279,7 +214,7 @@ def cmd_console(args: list[str]) -> int:
     fields: dict[str, Any] = {}
     if destination:
         fields["destination"] = destination
-    result = request("console", args[0], os.getppid(), **fields)
+    result = client.request("console", args[0], os.getppid(), **fields)
     url = result["url"]
     if not print_url:
         import webbrowser
@@ -423,39 +358,13 @@ def cmd_init(args: list[str]) -> int:
     return 0
 
 
-def prompt_text(environ: dict[str, str] | os._Environ[str], now: float) -> str:
-    """The same text as the shells' switchrole_prompt: profile, time left, or a warning mark."""
-    profile = environ.get("SWITCHROLE_PROFILE")
-    if not profile:
-        return ""
-    status = environ.get("SWITCHROLE_STATUS", "ok")
-    state = environ.get("SWITCHROLE_STATE")
-    if state:
-        try:
-            with open(state, encoding="ascii") as f:
-                fields = f.read().split()
-            if len(fields) == 4 and fields[3] != "ok":
-                status = fields[3]
-        except OSError:
-            pass
-    try:
-        left = int(environ.get("SWITCHROLE_EXPIRES_AT", "0")) - int(now)
-    except ValueError:
-        left = 0
-    if left <= 0:
-        return f"{profile} !expired"
-    if status == "mfa_needed":
-        return f"{profile} !mfa"
-    if left >= 3600:
-        return f"{profile} {left // 3600}h{left % 3600 // 60:02d}m"
-    return f"{profile} {max(1, left // 60)}m" if left >= 60 else f"{profile} {left}s"
-
-
 def cmd_prompt(args: list[str]) -> int:
     import time
 
     if args:
         raise UsageError("usage: switchrole prompt")
+    from .prompt import prompt_text
+
     text = prompt_text(os.environ, time.time())
     if text:
         print(text)

@@ -1,4 +1,5 @@
-"""Talk to the agent: connect, start it when nothing answers, exchange one message.
+"""Talk to the agent: connect, start it when nothing answers, exchange messages, and give the
+agent what it asks for (the shell's credential variables, an MFA code read on /dev/tty).
 
 Standard library only and imported on every shell call: keep module-level imports to what
 the warm path needs (os, socket, json via protocol). Autostart pulls in subprocess/fcntl lazily.
@@ -46,6 +47,7 @@ SOURCE_ENV = (
 )
 
 CONNECT_TIMEOUT = 2.0
+MFA_ATTEMPTS = 3
 REPLY_TIMEOUT = 120.0
 START_TIMEOUT = 20.0
 
@@ -206,3 +208,69 @@ def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fiel
             continue
         raise error
     raise AgentUnavailable("agents of another version kept answering; run `switchrole daemon stop`")
+
+
+def ask_mfa_code(serial: str, profile: str) -> str:
+    """Read an MFA code from the terminal: the prompt on stderr, never stdout (eval reads it)."""
+    try:
+        tty = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError:
+        raise protocol.RemoteError(
+            protocol.MFA_REQUIRED,
+            f"profile {profile} needs an MFA code for {serial}, but there is no terminal to ask on",
+            "run `switchrole env "
+            + profile
+            + "` once in a terminal (the MFA session is then shared), or set mfa_process = "
+            "<command printing the code> in the profile",
+        ) from None
+    with tty:
+        sys.stderr.write(f"MFA code for {serial}: ")
+        sys.stderr.flush()
+        line = tty.readline()
+    if not line:
+        raise protocol.RemoteError(protocol.MFA_REQUIRED, f"no MFA code entered for {serial}")
+    return line.strip()
+
+
+def request(op: str, profile: str, pid: int, interactive: bool = True, **extra: Any) -> dict[str, Any]:
+    """Ask the agent about PROFILE. When it needs more, give it: the shell's credential variables
+    for a credential_source profile, or an MFA code read from the terminal (a wrong code is
+    asked again). A prompt hook passes interactive=False: it never prompts."""
+    fields: dict[str, Any] = {"profile": profile, "ctx": context(), "shell_pid": pid, **extra}
+    prompts = 0
+    while True:
+        try:
+            result = call(op, **fields)
+            serial = result.get("mfa_serial")
+            if (
+                interactive
+                and result.get("mfa_needed")
+                and "mfa_code" not in fields
+                and isinstance(serial, str)
+            ):
+                # The role still works, but its MFA session is gone: renew it while someone is here.
+                try:
+                    fields["mfa_code"] = ask_mfa_code(serial, profile)
+                except protocol.RemoteError:
+                    return result  # no terminal: the still-valid credentials will do for now
+                continue
+            return result
+        except protocol.RemoteError as exc:
+            if exc.code == protocol.NEEDS_ENVIRONMENT and "source_env" not in fields["ctx"]:
+                fields["ctx"]["source_env"] = source_env()
+                continue
+            wants_code = exc.code == protocol.MFA_REQUIRED or (
+                exc.code == protocol.MFA_INVALID and "mfa_code" in fields
+            )
+            if not interactive or not wants_code or prompts == MFA_ATTEMPTS:
+                raise
+            if exc.code == protocol.MFA_INVALID:
+                sys.stderr.write(f"switchrole: {exc.message}\n")
+                if exc.hint:
+                    sys.stderr.write(f"switchrole: hint: {exc.hint}\n")
+            prompts += 1
+            fields["mfa_code"] = ask_mfa_code(exc.detail.get("mfa_serial", "your MFA device"), profile)
+
+
+def request_env(profile: str, pid: int, interactive: bool = True, endpoint: bool = False) -> dict[str, Any]:
+    return request("env", profile, pid, interactive, **({"mode": "endpoint"} if endpoint else {}))

@@ -20,6 +20,7 @@ from .config import ConfigError, ConfigFiles, Context, Plan, StaticKeys, resolve
 from .endpoint import Endpoint
 from .mfa import MfaSessions
 from .refresh import Refresher
+from .requests import bad, context_of, validate
 from .sessions import Session, SessionStore
 from .sources import source_credentials
 from .state import StateFiles
@@ -32,64 +33,9 @@ log = logging.getLogger("switchrole.agent")
 
 FORCE = 1e12  # a refresh lead no margin can satisfy: renew now
 
-_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "v": int,
-    "client": str,
-    "op": str,
-    "profile": str,
-    "ctx": dict,
-    "shell_pid": int,
-    "mfa_code": str,
-    "mode": str,
-    "destination": str,
-}
-_CTX_FIELDS = {"config_file": str, "credentials_file": str, "env": dict, "user": str, "source_env": dict}
-
 
 def rfc3339(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _bad(message: str) -> RemoteError:
-    return RemoteError(protocol.BAD_REQUEST, message)
-
-
-def validate(request: dict[str, Any]) -> None:
-    """Refuse unknown keys, wrong types and unknown operations before doing anything."""
-    for key, value in request.items():
-        expected = _FIELDS.get(key)
-        if expected is None:
-            raise _bad(f"unknown request field {key!r}")
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise _bad(f"request field {key!r} has the wrong type")
-    if request.get("op") not in protocol.OPS:
-        raise _bad(f"unknown operation {request.get('op')!r}")
-    ctx = request.get("ctx")
-    if ctx is not None:
-        for key, value in ctx.items():
-            if key not in _CTX_FIELDS or not isinstance(value, _CTX_FIELDS[key]):
-                raise _bad(f"bad context field {key!r}")
-        for name in ("env", "source_env"):
-            env = ctx.get(name, {})
-            if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-                raise _bad(f"context {name} must map strings to strings")
-
-
-def _context(request: dict[str, Any]) -> Context:
-    ctx = request.get("ctx")
-    if (
-        not isinstance(ctx, dict)
-        or not isinstance(ctx.get("config_file"), str)
-        or not isinstance(ctx.get("credentials_file"), str)
-    ):
-        raise _bad("this operation needs ctx with config_file and credentials_file")
-    return Context(
-        config_file=ctx["config_file"],
-        credentials_file=ctx["credentials_file"],
-        env=tuple(sorted(ctx.get("env", {}).items())),
-        user=ctx.get("user") or "user",
-        source_env=tuple(sorted(ctx["source_env"].items())) if "source_env" in ctx else None,
-    )
 
 
 def _parent(pid: int) -> int:
@@ -163,7 +109,7 @@ class Agent:
             return self.env(request, peer_pid)
         if op == "console":
             return self.console(request, peer_pid)
-        raise _bad(f"operation {op!r} is not served by this agent")
+        raise bad(f"operation {op!r} is not served by this agent")
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
@@ -205,8 +151,8 @@ class Agent:
     def plan(self, request: dict[str, Any]) -> tuple[Context, Plan]:
         profile = request.get("profile")
         if not profile:
-            raise _bad("no profile given")
-        ctx = _context(request)
+            raise bad("no profile given")
+        ctx = context_of(request)
         if self.watcher is not None:
             self.watcher.watch(ctx.config_file, ctx.credentials_file)
         try:

@@ -1,0 +1,38 @@
+"""The prompt indicator's text, as `switchrole prompt` prints it for prompt frameworks.
+
+The shells' ``switchrole_prompt`` functions print exactly the same, in pure shell.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def prompt_text(environ: Mapping[str, str], now: float) -> str:
+    """The same text as the shells' switchrole_prompt: profile, time left, or a warning mark."""
+    profile = environ.get("SWITCHROLE_PROFILE")
+    if not profile:
+        return ""
+    status = environ.get("SWITCHROLE_STATUS", "ok")
+    state = environ.get("SWITCHROLE_STATE")
+    if state:
+        try:
+            with open(state, encoding="ascii") as f:
+                fields = f.read().split()
+            if len(fields) == 4 and fields[3] != "ok":
+                status = fields[3]
+        except OSError:
+            pass
+    try:
+        left = int(environ.get("SWITCHROLE_EXPIRES_AT", "0")) - int(now)
+    except ValueError:
+        left = 0
+    if left <= 0:
+        return f"{profile} !expired"
+    if status == "mfa_needed":
+        return f"{profile} !mfa"
+    if left >= 3600:
+        return f"{profile} {left // 3600}h{left % 3600 // 60:02d}m"
+    return f"{profile} {max(1, left // 60)}m" if left >= 60 else f"{profile} {left}s"
