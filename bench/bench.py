@@ -167,7 +167,9 @@ def bench_cold(world: World, rounds: int) -> list[tuple[str, str, str]]:
         world.stop_agent()
         samples.append(timed(lambda: world.run([SWITCHROLE, "env", "test", "--shell", "bash"])))
     median = statistics.median(samples)
-    return [("cold first use: autostart + AssumeRole (goal < 1 s)", ms(median), f"max {ms(max(samples)).strip()}")]
+    return [
+        ("cold first use: autostart + AssumeRole (goal < 1 s)", ms(median), f"max {ms(max(samples)).strip()}")
+    ]
 
 
 def main() -> int:
