@@ -13,8 +13,22 @@ This fake exists for exactly those cases. Point botocore or the AWS CLI at ``Sts
         ...  # run the code under test against sts.url
         assert sts.count("AssumeRole") == 1
 
-Implemented actions: AssumeRole, GetSessionToken, GetCallerIdentity. Any other action
-(including real ones such as GetFederationToken) is answered 400 InvalidAction.
+Implemented actions: AssumeRole, AssumeRoleWithWebIdentity, GetSessionToken,
+GetCallerIdentity. Any other action (including real ones such as GetFederationToken) is
+answered 400 InvalidAction.
+
+The same server also plays the IAM Identity Center (SSO) portal's GetRoleCredentials,
+``GET /federation/credentials?role_name=R&account_id=A`` with an ``x-amz-sso_bearer_token``
+header, so SSO profiles work end to end. Point botocore or the AWS CLI at it with
+``AWS_ENDPOINT_URL_SSO`` and write the token cache ``aws sso login`` would leave::
+
+    sts.add_sso_token("tok", "333333333333", "Admin")
+    write_sso_token_cache(home, "tok", start_url="https://example.awsapps.com/start",
+                          region="eu-west-1", session_name="my-sso")
+
+Web identity: ``add_web_identity_token(token, subject=...)`` makes a token (any string; the
+fake does not parse JWTs) acceptable to AssumeRoleWithWebIdentity, which is unsigned as in
+AWS. A role's ``trusted`` set may name token subjects.
 
 Deliberate strictness worth knowing about:
 
@@ -30,13 +44,21 @@ Deliberate strictness worth knowing about:
   credentials come from ``lifetime`` instead, which real STS could never produce.
 * ``calls`` records a request when it arrives, with ``status == 0`` until it is answered,
   so a test can observe a request that is still stalled or was cut off by ``stop()``.
+  SSO portal requests are recorded too, as action ``GetRoleCredentials`` with params
+  ``role_name`` and ``account_id`` (never the bearer token).
+* SSO role credentials are session credentials of the permission set's role
+  (``AWSReservedSSO_<name>_<hex>``), as in AWS: AssumeRole made with them is role chaining,
+  capped at one hour. Web identity sessions are role sessions as well.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
+import json
+import os
 import re
 import secrets
 import socketserver
@@ -55,7 +77,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-__all__ = ["Call", "Role", "StsFake"]
+__all__ = ["Call", "Role", "StsFake", "sso_cache_key", "write_sso_token_cache"]
 
 _NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 _API_VERSION = "2011-06-15"
@@ -99,6 +121,12 @@ _MSG_MAX_DURATION = "The requested DurationSeconds exceeds the MaxSessionDuratio
 _MSG_CHAINING = (
     "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
 )
+_MSG_INVALID_WEB_TOKEN = (
+    "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)"
+)
+_MSG_WEB_DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+_MSG_SSO_UNAUTHORIZED = "Session token not found or invalid"
+_SSO_PATH = "/federation/credentials"
 _FAULT_MESSAGES = {
     "Throttling": "Rate exceeded",
     "InternalFailure": (
@@ -147,6 +175,13 @@ class _Identity:
     user_id: str
     # The IAM user's device; SerialNumber on requests made as this identity must match it.
     mfa_serial: str | None
+
+
+@dataclass(frozen=True)
+class _WebToken:
+    subject: str
+    provider: str
+    audience: str
 
 
 @dataclass(frozen=True)
@@ -372,6 +407,43 @@ def _parse_params(target: str, headers: Message, body: bytes) -> dict[str, str]:
     return params
 
 
+def sso_cache_key(start_url: str, session_name: str | None = None) -> str:
+    """The file name (without .json) botocore's SSOTokenLoader looks for: the SHA-1 of the
+    sso-session name when the profile uses ``sso_session``, else of the legacy start URL."""
+    name = session_name if session_name is not None else start_url
+    return hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()
+
+
+def write_sso_token_cache(
+    home: str | os.PathLike[str],
+    token: str,
+    *,
+    start_url: str,
+    region: str,
+    session_name: str | None = None,
+    expires_in: float = 8 * 3600,
+) -> str:
+    """Leave the token cache ``aws sso login`` writes, in ``home``/.aws/sso/cache; returns its path.
+
+    botocore reads the legacy (``sso_start_url``) cache entry itself and an ``sso_session``
+    entry through its SSOTokenProvider, which refreshes a token due within 15 minutes and so
+    needs more left than that (there is no OIDC endpoint here to refresh against).
+    """
+    directory = os.path.join(os.fspath(home), ".aws", "sso", "cache")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expires_in)
+    entry = {
+        "startUrl": start_url,
+        "region": region,
+        "accessToken": token,
+        "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    path = os.path.join(directory, sso_cache_key(start_url, session_name) + ".json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(entry, f)
+    return path
+
+
 class StsFake:
     """A strict STS endpoint on 127.0.0.1 with controllable faults and full call records."""
 
@@ -392,6 +464,9 @@ class StsFake:
         self._sessions: dict[str, _Session] = {}
         self._roles: dict[str, tuple[Role, str]] = {}
         self._mfa_codes: dict[str, set[str]] = {}
+        self._web_tokens: dict[str, _WebToken] = {}
+        # bearer token -> {(account id, role name): user name}
+        self._sso_tokens: dict[str, dict[tuple[str, str], str]] = {}
         self._fail_remaining = 0
         self._fail_error = _StsError("Throttling", _FAULT_MESSAGES["Throttling"], 400)
         self._down = False
@@ -494,6 +569,29 @@ class StsFake:
         with self._lock:
             self._mfa_codes.setdefault(serial, set()).update(codes)
 
+    def add_web_identity_token(
+        self,
+        token: str,
+        subject: str = "system:serviceaccount:default:app",
+        provider: str = "arn:aws:iam::111111111111:oidc-provider/oidc.example.com",
+        audience: str = "sts.amazonaws.com",
+    ) -> None:
+        """Make ``token`` a valid WebIdentityToken for AssumeRoleWithWebIdentity."""
+        if not 4 <= len(token) <= 20000:
+            raise ValueError("a WebIdentityToken is 4..20000 characters")
+        with self._lock:
+            self._web_tokens[token] = _WebToken(subject, provider, audience)
+
+    def add_sso_token(self, token: str, account_id: str, role_name: str, user: str | None = None) -> None:
+        """Let the SSO access token ``token`` get credentials for ``role_name`` in ``account_id``
+        (call again to assign more roles to the same token)."""
+        if not re.fullmatch(r"\d{12}", account_id):
+            raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
+        if not re.fullmatch(r"[\w+=,.@-]{1,32}", role_name, re.ASCII):
+            raise ValueError(f"not a permission set name: {role_name!r}")
+        with self._lock:
+            self._sso_tokens.setdefault(token, {})[(account_id, role_name)] = user or self.user
+
     # -- faults ----------------------------------------------------------------------
 
     def fail_next(
@@ -522,6 +620,16 @@ class StsFake:
     def calls_for(self, action: str) -> list[Call]:
         with self._lock:
             return [call for call in self.calls if call.action == action]
+
+    def principal_of(self, access_key_id: str | None) -> str | None:
+        """The ARN of the principal an access key the fake issued or knows belongs to (the
+        IAM user for long-term keys, the assumed role for session keys); None if unknown."""
+        with self._lock:
+            user_key = self._user_keys.get(access_key_id or "")
+            if user_key is not None:
+                return user_key.identity.arn
+            session = self._sessions.get(access_key_id or "")
+            return session.identity.arn if session is not None else None
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -576,8 +684,12 @@ class StsFake:
             if self._fail_remaining > 0:
                 self._fail_remaining -= 1
                 raise self._fail_error
-            caller = self._authenticate(method, target, headers, body)
             action = params.get("Action")
+            if action == "AssumeRoleWithWebIdentity" and params.get("Version") == _API_VERSION:
+                # Unsigned in AWS: the token is the credential.
+                result = self._assume_role_with_web_identity(params)
+                return 200, _response_xml(action, result, request_id)
+            caller = self._authenticate(method, target, headers, body)
             if not action:
                 raise _StsError("MissingAction", "Missing Action", 400)
             handlers: dict[str, Callable[[_Caller, dict[str, str]], str]] = {
@@ -755,6 +867,100 @@ class StsFake:
             result += f"    {_el('PackedPolicySize', str(min(packed, 100)))}\n"
         return result
 
+    def _assume_role_with_web_identity(self, params: dict[str, str]) -> str:
+        role_arn = _check_string(params, "RoleArn", low=20, high=2048, required=True)
+        session_name = _check_string(
+            params, "RoleSessionName", low=2, high=64, pattern=_NAME_RE, required=True
+        )
+        token = _check_string(params, "WebIdentityToken", low=4, high=20000, required=True)
+        assert role_arn is not None and session_name is not None and token is not None
+        duration = _duration(params, default=3600, low=900, high=43200)
+        web = self._web_tokens.get(token)
+        if web is None:
+            raise _StsError("InvalidIdentityToken", _MSG_INVALID_WEB_TOKEN, 400)
+        entry = self._roles.get(role_arn)
+        if entry is None:
+            raise _StsError("AccessDenied", _MSG_WEB_DENIED, 403)
+        role, role_id = entry
+        if role.trusted is not None and web.subject not in role.trusted:
+            raise _StsError("AccessDenied", _MSG_WEB_DENIED, 403)
+        if duration > role.max_session_duration:
+            raise _StsError("ValidationError", _MSG_MAX_DURATION, 400)
+        match = _ROLE_ARN_RE.fullmatch(role.arn)
+        assert match is not None
+        partition, account, name = match.groups()
+        identity = _Identity(
+            arn=f"arn:{partition}:sts::{account}:assumed-role/{name}/{session_name}",
+            account=account,
+            user_id=f"{role_id}:{session_name}",
+            mfa_serial=None,
+        )
+        akid, session = self._issue(identity, duration, mfa=False, role_arn=role.arn, parent_key=None)
+        return (
+            f"    {_el('Audience', web.audience)}\n"
+            "    <AssumedRoleUser>\n"
+            f"      {_el('AssumedRoleId', identity.user_id)}\n"
+            f"      {_el('Arn', identity.arn)}\n"
+            "    </AssumedRoleUser>\n"
+            f"    {_el('Provider', web.provider)}\n"
+            + _credentials_xml(akid, session)
+            + f"    {_el('SubjectFromWebIdentityToken', web.subject)}\n"
+        )
+
+    def _serve_portal(self, target: str, headers: Message) -> tuple[int, bytes, str] | None:
+        """Answer one SSO portal GetRoleCredentials request (JSON); None means hang up."""
+        request_id = str(uuid.uuid4())
+        query = dict(parse_qsl(urlsplit(target).query, keep_blank_values=True))
+        params: dict[str, str] = {k: query[k] for k in ("role_name", "account_id") if k in query}
+        call = Call("GetRoleCredentials", params, None, time.time(), 0)
+        with self._lock:
+            self.calls.append(call)
+            stall = self._stall
+        if stall > 0 and self._stopping.wait(stall):
+            return None
+        with self._lock:
+            try:
+                status, answer = 200, self._role_credentials(params, headers.get("x-amz-sso_bearer_token"))
+            except _StsError as error:
+                status, answer = error.status, {"__type": error.code, "message": error.message}
+            call.status = status
+        return status, json.dumps(answer).encode(), request_id
+
+    def _role_credentials(self, params: dict[str, str], token: str | None) -> dict[str, Any]:
+        # Caller holds self._lock.
+        if self._down:
+            raise _StsError("ServiceUnavailable", _FAULT_MESSAGES["ServiceUnavailable"], 503)
+        if self._fail_remaining > 0:
+            self._fail_remaining -= 1
+            raise self._fail_error
+        account_id, role_name = params.get("account_id"), params.get("role_name")
+        if not account_id or not role_name:
+            raise _StsError("InvalidRequestException", "role_name and account_id are required", 400)
+        roles = self._sso_tokens.get(token or "")
+        if roles is None:
+            raise _StsError("UnauthorizedException", _MSG_SSO_UNAUTHORIZED, 401)
+        user = roles.get((account_id, role_name))
+        if user is None:
+            raise _StsError("ForbiddenException", "No access", 403)
+        suffix = hashlib.sha256(f"{account_id}:{role_name}".encode()).hexdigest()[:16]
+        name = f"AWSReservedSSO_{role_name}_{suffix}"
+        identity = _Identity(
+            arn=f"arn:aws:sts::{account_id}:assumed-role/{name}/{user}",
+            account=account_id,
+            user_id=f"AROA{suffix.upper()}X:{user}",
+            mfa_serial=None,
+        )
+        role_arn = f"arn:aws:iam::{account_id}:role/aws-reserved/sso.amazonaws.com/{name}"
+        akid, session = self._issue(identity, 3600, mfa=False, role_arn=role_arn, parent_key=None)
+        return {
+            "roleCredentials": {
+                "accessKeyId": akid,
+                "secretAccessKey": session.secret,
+                "sessionToken": session.token,
+                "expiration": int(session.expires * 1000),
+            }
+        }
+
     def _get_session_token(self, caller: _Caller, params: dict[str, str]) -> str:
         if caller.session is not None:
             raise _StsError("AccessDenied", _MSG_GST_SESSION, 403)
@@ -819,13 +1025,22 @@ class _Handler(BaseHTTPRequestHandler):
             length = 0
         body = self.rfile.read(length) if length > 0 else b""
         fake = cast(_Server, self.server).fake
-        answer = fake._serve(self.command, self.path, self.headers, body)
+        portal = self.command == "GET" and urlsplit(self.path).path == _SSO_PATH
+        if portal:
+            answer = fake._serve_portal(self.path, self.headers)
+        else:
+            answer = fake._serve(self.command, self.path, self.headers, body)
         if answer is None:
             self.close_connection = True
             return
         status, payload, request_id = answer
         self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
+        if portal:
+            self.send_header("Content-Type", "application/json")
+            if status >= 400:
+                self.send_header("x-amzn-ErrorType", json.loads(payload)["__type"])
+        else:
+            self.send_header("Content-Type", "text/xml")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-amzn-RequestId", request_id)
         self.end_headers()

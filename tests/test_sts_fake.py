@@ -20,17 +20,24 @@ from typing import Any
 import boto3
 import botocore.config
 import pytest
+from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.utils import SSOTokenLoader
 
 # Importable both ways: as part of the tests namespace package when the repo root is on
 # sys.path (python -m pytest), and as a top-level module when pytest puts tests/ there.
 try:
-    from tests.sts_fake import Role, StsFake
+    from tests.sts_fake import Role, StsFake, sso_cache_key, write_sso_token_cache
 except ModuleNotFoundError:
-    from sts_fake import Role, StsFake  # type: ignore[no-redef]
+    from sts_fake import (  # type: ignore[no-redef]
+        Role,
+        StsFake,
+        sso_cache_key,
+        write_sso_token_cache,
+    )
 
 TESTS_DIR = Path(__file__).resolve().parent
 NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
@@ -605,6 +612,206 @@ def test_aws_cli_get_caller_identity(fake: StsFake, user: tuple[str, str], tmp_p
         user[0],
         session["AccessKeyId"],
     ]
+
+
+WEB_ARN = "arn:aws:iam::222222222222:role/WebApp"
+WEB_TOKEN = "eyJraWQiOiJ0ZXN0In0.eyJzdWIiOiJhcHAifQ.c2lnbmF0dXJl"
+SSO_TOKEN = "aoa-sso-access-token-0123456789"
+SSO_ACCOUNT = "333333333333"
+SSO_ARN_RE = r"arn:aws:sts::333333333333:assumed-role/AWSReservedSSO_Admin_[0-9a-f]{16}/alice"
+
+
+def unsigned(fake: StsFake, service: str, region: str = "us-east-1") -> Any:
+    config = botocore.config.Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1})
+    return boto3.session.Session().client(service, endpoint_url=fake.url, region_name=region, config=config)
+
+
+def test_assume_role_with_web_identity_is_unsigned_and_recorded(fake: StsFake) -> None:
+    fake.add_role(Role(WEB_ARN, max_session_duration=7200))
+    fake.add_web_identity_token(WEB_TOKEN, subject="system:serviceaccount:ci:deployer")
+
+    before = time.time()
+    answer = unsigned(fake, "sts").assume_role_with_web_identity(
+        RoleArn=WEB_ARN, RoleSessionName="ci-run", WebIdentityToken=WEB_TOKEN, DurationSeconds=7200
+    )
+
+    assert answer["AssumedRoleUser"]["Arn"] == "arn:aws:sts::222222222222:assumed-role/WebApp/ci-run"
+    assert answer["SubjectFromWebIdentityToken"] == "system:serviceaccount:ci:deployer"
+    assert answer["Audience"] == "sts.amazonaws.com"
+    assert answer["Provider"].startswith("arn:aws:iam::")
+    credentials = answer["Credentials"]
+    assert re.fullmatch(r"ASIA[A-Z0-9]{16}", credentials["AccessKeyId"])
+    assert before + 7199 <= credentials["Expiration"].timestamp() <= time.time() + 7200
+    (call,) = fake.calls_for("AssumeRoleWithWebIdentity")
+    assert call.status == 200
+    assert call.access_key_id is None  # no Authorization header at all
+    assert call.params["RoleArn"] == WEB_ARN
+    assert call.params["RoleSessionName"] == "ci-run"
+    assert call.params["WebIdentityToken"] == WEB_TOKEN
+    assert call.params["DurationSeconds"] == "7200"
+
+    sts = session_client(fake, credentials)
+    assert sts.get_caller_identity()["Arn"] == answer["AssumedRoleUser"]["Arn"]
+    assert fake.principal_of(credentials["AccessKeyId"]) == answer["AssumedRoleUser"]["Arn"]
+    # A web identity session is a role session: AssumeRole with it is role chaining.
+    fake.add_role(Role(DEPLOY_ARN, max_session_duration=7200))
+    with pytest.raises(ClientError) as chained:
+        sts.assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="next", DurationSeconds=7200)
+    assert error_of(chained)[:2] == ("ValidationError", 400)
+    assert sts.assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="next")["AssumedRoleUser"]
+
+
+def test_assume_role_with_web_identity_refusals(fake: StsFake) -> None:
+    fake.add_role(Role(WEB_ARN))
+    fake.add_role(Role(DEPLOY_ARN, trusted={"system:serviceaccount:prod:app"}))
+    fake.add_web_identity_token(WEB_TOKEN, subject="system:serviceaccount:ci:deployer")
+    sts = unsigned(fake, "sts")
+
+    with pytest.raises(ClientError) as bad_token:
+        sts.assume_role_with_web_identity(RoleArn=WEB_ARN, RoleSessionName="s1", WebIdentityToken="not-it")
+    assert error_of(bad_token)[:2] == ("InvalidIdentityToken", 400)
+    with pytest.raises(ClientError) as untrusted:
+        sts.assume_role_with_web_identity(
+            RoleArn=DEPLOY_ARN, RoleSessionName="s1", WebIdentityToken=WEB_TOKEN
+        )
+    assert error_of(untrusted)[:2] == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as unknown:
+        sts.assume_role_with_web_identity(RoleArn=AUDIT_ARN, RoleSessionName="s1", WebIdentityToken=WEB_TOKEN)
+    assert error_of(unknown)[:2] == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as too_long:
+        sts.assume_role_with_web_identity(
+            RoleArn=WEB_ARN, RoleSessionName="s1", WebIdentityToken=WEB_TOKEN, DurationSeconds=7200
+        )
+    assert error_of(too_long)[:2] == ("ValidationError", 400)
+    with pytest.raises(ClientError) as bad_name:
+        sts.assume_role_with_web_identity(RoleArn=WEB_ARN, RoleSessionName="a b", WebIdentityToken=WEB_TOKEN)
+    assert error_of(bad_name)[:2] == ("ValidationError", 400)
+    assert [c.status for c in fake.calls_for("AssumeRoleWithWebIdentity")] == [400, 403, 403, 400, 400]
+    with pytest.raises(ValueError, match=r"4\.\.20000"):
+        fake.add_web_identity_token("abc")
+
+
+def test_sso_portal_issues_role_credentials_for_a_known_token(fake: StsFake) -> None:
+    fake.add_sso_token(SSO_TOKEN, SSO_ACCOUNT, "Admin")
+    fake.add_role(Role(DEPLOY_ARN))
+    portal = unsigned(fake, "sso", region="eu-west-1")
+
+    before = time.time()
+    answer = portal.get_role_credentials(roleName="Admin", accountId=SSO_ACCOUNT, accessToken=SSO_TOKEN)
+    credentials = answer["roleCredentials"]
+    assert re.fullmatch(r"ASIA[A-Z0-9]{16}", credentials["accessKeyId"])
+    assert before + 3599 <= credentials["expiration"] / 1000 <= time.time() + 3600
+    (call,) = fake.calls_for("GetRoleCredentials")
+    assert call.status == 200
+    assert call.params == {"role_name": "Admin", "account_id": SSO_ACCOUNT}  # never the token
+    assert call.access_key_id is None
+
+    sts = client(
+        fake, credentials["accessKeyId"], credentials["secretAccessKey"], credentials["sessionToken"]
+    )
+    arn = sts.get_caller_identity()["Arn"]
+    assert re.fullmatch(SSO_ARN_RE, arn)
+    assert fake.principal_of(credentials["accessKeyId"]) == arn
+    assumed = sts.assume_role(RoleArn=DEPLOY_ARN, RoleSessionName="from-sso")
+    assert assumed["AssumedRoleUser"]["Arn"].endswith(":assumed-role/Deploy/from-sso")
+    assert fake.calls_for("AssumeRole")[0].access_key_id == credentials["accessKeyId"]
+
+
+def test_sso_portal_refusals(fake: StsFake) -> None:
+    fake.add_sso_token(SSO_TOKEN, SSO_ACCOUNT, "Admin")
+    portal = unsigned(fake, "sso", region="eu-west-1")
+
+    with pytest.raises(ClientError) as unauthorized:
+        portal.get_role_credentials(roleName="Admin", accountId=SSO_ACCOUNT, accessToken="expired-token")
+    assert error_of(unauthorized)[:2] == ("UnauthorizedException", 401)
+    assert type(unauthorized.value).__name__ == "UnauthorizedException"
+    with pytest.raises(ClientError) as forbidden:
+        portal.get_role_credentials(roleName="ReadOnly", accountId=SSO_ACCOUNT, accessToken=SSO_TOKEN)
+    assert error_of(forbidden)[:2] == ("ForbiddenException", 403)
+
+    fake.set_down(True)
+    with pytest.raises(ClientError) as down:
+        portal.get_role_credentials(roleName="Admin", accountId=SSO_ACCOUNT, accessToken=SSO_TOKEN)
+    assert error_of(down)[1] == 503
+    fake.set_down(False)
+    assert [c.status for c in fake.calls_for("GetRoleCredentials")] == [401, 403, 503]
+    assert fake.principal_of("ASIANOTISSUEDBYFAKE0") is None
+    with pytest.raises(ValueError, match="12 digits"):
+        fake.add_sso_token(SSO_TOKEN, "123", "Admin")
+
+
+def test_sso_cache_key_is_botocores(tmp_path: Path) -> None:
+    url = "https://corp.awsapps.com/start"
+    token = {"accessToken": "tok", "expiresAt": "2030-01-01T00:00:00Z"}
+    # botocore finds a token only under the key it computes itself.
+    assert SSOTokenLoader(cache={sso_cache_key(url): token})(url) == token
+    assert SSOTokenLoader(cache={sso_cache_key(url, "corp"): token})(url, session_name="corp") == token
+    assert sso_cache_key(url) != sso_cache_key(url, "corp")
+    path = Path(write_sso_token_cache(tmp_path, "tok", start_url=url, region="eu-west-1"))
+    assert path == tmp_path / ".aws" / "sso" / "cache" / (sso_cache_key(url) + ".json")
+    entry = json.loads(path.read_text())
+    assert entry["startUrl"] == url and entry["region"] == "eu-west-1" and entry["accessToken"] == "tok"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["expiresAt"])
+
+
+def test_aws_cli_sso_and_web_identity_profiles(fake: StsFake, user: tuple[str, str], tmp_path: Path) -> None:
+    """The AWS CLI itself gets credentials from the fake for every SSO and web identity shape."""
+    aws = shutil.which("aws")
+    assert aws is not None, "the AWS CLI (pip package awscli) must be installed"
+    fake.add_role(Role(WEB_ARN))
+    fake.add_web_identity_token(WEB_TOKEN)
+    fake.add_sso_token(SSO_TOKEN, SSO_ACCOUNT, "Admin")
+    (tmp_path / "token").write_text(WEB_TOKEN)
+    (tmp_path / "config").write_text(
+        "[profile legacy]\n"
+        "sso_start_url = https://legacy.awsapps.com/start\nsso_region = eu-west-1\n"
+        f"sso_account_id = {SSO_ACCOUNT}\nsso_role_name = Admin\n\n"
+        "[profile modern]\nsso_session = corp\n"
+        f"sso_account_id = {SSO_ACCOUNT}\nsso_role_name = Admin\n\n"
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\n"
+        f"[profile web]\nrole_arn = {WEB_ARN}\nweb_identity_token_file = {tmp_path / 'token'}\n"
+        "role_session_name = cli-web\n"
+    )
+    write_sso_token_cache(
+        tmp_path, SSO_TOKEN, start_url="https://legacy.awsapps.com/start", region="eu-west-1"
+    )
+    write_sso_token_cache(
+        tmp_path,
+        SSO_TOKEN,
+        start_url="https://corp.awsapps.com/start",
+        region="eu-west-1",
+        session_name="corp",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        HOME=str(tmp_path),
+        AWS_CONFIG_FILE=str(tmp_path / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
+        AWS_ENDPOINT_URL_STS=fake.url,
+        AWS_ENDPOINT_URL_SSO=fake.url,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+
+    def caller_arn(profile: str) -> str:
+        result = subprocess.run(
+            [aws, "sts", "get-caller-identity", "--profile", profile, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        arn: str = json.loads(result.stdout)["Arn"]
+        return arn
+
+    assert re.fullmatch(SSO_ARN_RE, caller_arn("legacy"))
+    assert re.fullmatch(SSO_ARN_RE, caller_arn("modern"))
+    assert caller_arn("web") == "arn:aws:sts::222222222222:assumed-role/WebApp/cli-web"
+    assert [c.status for c in fake.calls_for("GetRoleCredentials")] == [200, 200]
+    (web_call,) = fake.calls_for("AssumeRoleWithWebIdentity")
+    assert web_call.params["WebIdentityToken"] == WEB_TOKEN
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,9 @@ class ProviderSource:
     config_file: str
     credentials_file: str
     settings: tuple[tuple[str, str], ...]
-    endpoints: tuple[tuple[str, str], ...] = ()  # the shell's AWS_ENDPOINT_URL* settings
+    # Endpoints by service for the provider's own calls, resolved for the profile being switched
+    # into, as the AWS CLI does for `--profile X`.
+    endpoints: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class EnvironmentSource:
 
 
 Source = StaticKeys | ProviderSource | EnvironmentSource
+Endpoints = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -253,9 +256,11 @@ def load_config(config_file: str, credentials_file: str) -> dict[str, Any]:
     config: dict[str, Any] = botocore.configloader.build_profile_map(_parse_file(config_file))
     profiles: dict[str, dict[str, Any]] = config["profiles"]
     config["config_file_default"] = dict(profiles.get("default", {}))
-    for name, values in _parse_file(credentials_file).items():
+    credentials = _parse_file(credentials_file)
+    config["credentials_file_keys"] = {n for n, v in credentials.items() if v.get("aws_access_key_id")}
+    for name, values in credentials.items():
         profiles.setdefault(name, {}).update(values)
-    config["credentials_sections"] = set(_parse_file(credentials_file))
+    config["credentials_sections"] = set(credentials)
     return config
 
 
@@ -345,22 +350,29 @@ def _unknown_profile(name: str, config: dict[str, Any], ctx: Context) -> ConfigE
 CREDENTIAL_SOURCES = ("Environment", "Ec2InstanceMetadata", "EcsContainer")
 
 
-def _source_of(name: str, profile: dict[str, Any], ctx: Context) -> Source | None:
-    """A source profile's own credentials, in botocore's provider order; None if it has none."""
+def _source_of(
+    name: str, profile: dict[str, Any], ctx: Context, endpoints: Endpoints, keys_in_credentials_file: bool
+) -> Source | None:
+    """A source profile's own credentials, in botocore's provider order (web identity, SSO,
+    credentials-file keys, credential_process, config-file keys); None if it has none."""
     if profile.get("web_identity_token_file"):
-        return _provider(name, "web-identity", profile, ctx)
+        return _provider(name, "web-identity", profile, ctx, endpoints)
     if profile.get("sso_session") or profile.get("sso_start_url"):
-        return _provider(name, "sso", profile, ctx)
-    if _has_static_keys(profile):
+        return _provider(name, "sso", profile, ctx, endpoints)
+    if keys_in_credentials_file and _has_static_keys(profile):
         return _static(name, profile)
     if profile.get("credential_process"):
-        return _provider(name, "process", profile, ctx)
+        return _provider(name, "process", profile, ctx, endpoints)
+    if _has_static_keys(profile):
+        return _static(name, profile)
     return None
 
 
-def _provider(name: str, kind: str, profile: dict[str, Any], ctx: Context) -> ProviderSource:
+def _provider(
+    name: str, kind: str, profile: dict[str, Any], ctx: Context, endpoints: Endpoints
+) -> ProviderSource:
     settings = tuple(sorted((k, str(v)) for k, v in profile.items() if isinstance(v, str)))
-    return ProviderSource(name, kind, ctx.config_file, ctx.credentials_file, settings, ctx.env)
+    return ProviderSource(name, kind, ctx.config_file, ctx.credentials_file, settings, endpoints)
 
 
 def _credential_source(name: str, profile: dict[str, Any], ctx: Context) -> EnvironmentSource:
@@ -436,12 +448,18 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
     visited: list[str] = []
     current = name
     source: Source | None = None
+    endpoints = tuple(
+        (service, url)
+        for service in ("sts", "sso", "sso-oidc")
+        if (url := _service_url(config, target, service, ctx)) is not None
+    )
+    keyed = config.get("credentials_file_keys", set())
     while source is None:
         profile = profiles[current]
         visited.append(current)
         if len(visited) > 1 and (_has_static_keys(profile) or not profile.get("role_arn")):
             # In a source profile its own credentials win over its role_arn (botocore's rule).
-            source = _source_of(current, profile, ctx)
+            source = _source_of(current, profile, ctx, endpoints, current in keyed)
             if source is None:
                 raise ConfigError(
                     protocol.NO_SOURCE_CREDENTIALS,
@@ -452,7 +470,7 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
             break
         if profile.get("web_identity_token_file"):
             # role_arn with a token file is botocore's AssumeRoleWithWebIdentity profile.
-            source = _provider(current, "web-identity", profile, ctx)
+            source = _provider(current, "web-identity", profile, ctx, endpoints)
             break
         if profile.get("source_profile") and profile.get("credential_source"):
             raise ConfigError(
@@ -530,32 +548,42 @@ def _truthy(value: object) -> bool:
     return str(value).strip().lower() == "true"
 
 
-def _endpoint(config: dict[str, Any], profile: dict[str, Any], region: str | None, ctx: Context) -> Endpoint:
-    """STS endpoint in botocore's order: env per-service, env global, [services], profile."""
-    mode = ctx.getenv("AWS_STS_REGIONAL_ENDPOINTS") or profile.get("sts_regional_endpoints")
-    regional = str(mode or "regional").strip().lower() != "legacy"
+def _ignores_configured_urls(profile: dict[str, Any], ctx: Context) -> bool:
     ignore = ctx.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or profile.get(
         "ignore_configured_endpoint_urls"
     )
-    if ignore is not None and _truthy(ignore):
-        return Endpoint(region, None, regional)
-    url = ctx.getenv("AWS_ENDPOINT_URL_STS") or ctx.getenv("AWS_ENDPOINT_URL")
+    return ignore is not None and _truthy(ignore)
+
+
+def _service_url(config: dict[str, Any], profile: dict[str, Any], service: str, ctx: Context) -> str | None:
+    """A service's endpoint in botocore's order: env per-service, env global, [services], profile."""
+    if _ignores_configured_urls(profile, ctx):
+        return None
+    variable = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
+    url = ctx.getenv(variable) or ctx.getenv("AWS_ENDPOINT_URL")
     if not url:
         services = config.get("services", {}).get(str(profile.get("services", "")), {})
-        sts = services.get("sts") if isinstance(services, dict) else None
-        if isinstance(sts, dict):
-            url = sts.get("endpoint_url")
+        section = services.get(service) if isinstance(services, dict) else None
+        if isinstance(section, dict):
+            url = section.get("endpoint_url")
     if not url:
         url = profile.get("endpoint_url")
-    return Endpoint(region, str(url).strip() if url else None, regional)
+    return str(url).strip() if url else None
+
+
+def _endpoint(config: dict[str, Any], profile: dict[str, Any], region: str | None, ctx: Context) -> Endpoint:
+    mode = ctx.getenv("AWS_STS_REGIONAL_ENDPOINTS") or profile.get("sts_regional_endpoints")
+    regional = str(mode or "regional").strip().lower() != "legacy"
+    return Endpoint(region, _service_url(config, profile, "sts", ctx), regional)
 
 
 def profile_kind(profile: dict[str, Any]) -> str:
     """How a profile gets credentials, in the order botocore's provider chain tries them."""
-    if profile.get("role_arn"):
-        return "role"
+    # role_arn with a token file is botocore's web identity profile, not an assume-role one.
     if profile.get("web_identity_token_file"):
         return "web-identity"
+    if profile.get("role_arn"):
+        return "role"
     if profile.get("sso_session") or profile.get("sso_start_url"):
         return "sso"
     if _has_static_keys(profile):

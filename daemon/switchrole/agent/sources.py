@@ -70,9 +70,9 @@ def _from_provider(source: ProviderSource, region: str | None) -> Credentials:
     create_client = session.create_client
 
     def with_shell_endpoints(service_name: str, *args: Any, **kwargs: Any) -> Any:
-        # botocore reads endpoint variables from the agent's environment; the asking shell's apply.
-        variable = "AWS_ENDPOINT_URL_" + service_name.upper().replace("-", "_")
-        url = endpoints.get(variable) or endpoints.get("AWS_ENDPOINT_URL")
+        # botocore would read endpoint settings from the agent's environment and the source
+        # profile; the AWS CLI uses the asking shell's and those of the profile switched into.
+        url = endpoints.get(service_name)
         if url and "endpoint_url" not in kwargs:
             kwargs["endpoint_url"] = url
         return create_client(service_name, *args, **kwargs)
