@@ -197,4 +197,5 @@ switchrole_prompt() {
     (( ${preexec_functions[(Ie)__switchrole_preexec]} )) || preexec_functions+=(__switchrole_preexec)
 }
 typeset -gi __switchrole_poll=5
-[[ ${SWITCHROLE_POLL-} == <-> ]] && __switchrole_poll=$SWITCHROLE_POLL
+# An `if`, not `&&`: sourcing this file must end with status 0.
+if [[ ${SWITCHROLE_POLL-} == <-> ]]; then __switchrole_poll=$SWITCHROLE_POLL; fi

@@ -48,6 +48,7 @@ SOURCE_ENV = (
 
 CONNECT_TIMEOUT = 2.0
 MFA_ATTEMPTS = 3
+BUSY_PATIENCE = 15.0
 REPLY_TIMEOUT = 120.0
 START_TIMEOUT = 20.0
 
@@ -98,11 +99,17 @@ def _connect(path: str) -> socket.socket:
 def _exchange(sock: socket.socket, message: dict[str, Any], timeout: float) -> dict[str, Any]:
     with sock:
         sock.settimeout(timeout)
-        sock.sendall(protocol.encode(message))
-        sock.shutdown(socket.SHUT_WR)
+        sent = True
+        try:
+            sock.sendall(protocol.encode(message))
+            sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            sent = False  # an agent at its connection cap answers `busy` and closes unread
         try:
             return protocol.decode(protocol.read_line(sock, protocol.MAX_RESPONSE))
-        except protocol.ProtocolError as exc:
+        except (protocol.ProtocolError, ConnectionResetError) as exc:
+            if not sent:
+                return protocol.RemoteError(protocol.BUSY, "the agent is busy").to_wire()
             raise AgentUnavailable(f"the agent closed the connection or answered badly: {exc}") from None
 
 
@@ -191,7 +198,9 @@ def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fiel
         raise AgentUnavailable("no agent is running (it has not been started yet)") from None
     sock_path = paths.socket_path(directory)
     message = {"v": protocol.PROTOCOL, "client": __version__, "op": op, **fields}
-    for attempt in range(3):
+    skews = 0
+    busy_until = 0.0
+    while True:
         try:
             sock = _connect(sock_path)
         except (FileNotFoundError, ConnectionRefusedError):
@@ -204,10 +213,20 @@ def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fiel
             return result
         error = protocol.error_from_wire(reply)
         # An agent from another version has shut itself down after saying so: start ours.
-        if error.code == protocol.VERSION_SKEW and autostart and attempt < 2:
+        if error.code == protocol.VERSION_SKEW and autostart and skews < 2:
+            skews += 1
             continue
+        if error.code == protocol.BUSY:
+            # Many shells at once (a tmux session restoring 50 panes): wait our turn.
+            import random
+            import time
+
+            now = time.monotonic()
+            busy_until = busy_until or now + BUSY_PATIENCE
+            if now < busy_until:
+                time.sleep(random.uniform(0.02, 0.1))  # noqa: S311 - jitter, not secrets
+                continue
         raise error
-    raise AgentUnavailable("agents of another version kept answering; run `switchrole daemon stop`")
 
 
 def ask_mfa_code(serial: str, profile: str) -> str:

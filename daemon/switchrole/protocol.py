@@ -102,6 +102,9 @@ def decode(line: bytes) -> dict[str, Any]:
         value = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError("message is not UTF-8 JSON") from exc
+    except RecursionError:
+        # Deeply nested JSON fits under the size cap but not in the parser's stack.
+        raise ProtocolError("message is nested too deeply") from None
     if not isinstance(value, dict):
         raise ProtocolError("message is not a JSON object")
     return value

@@ -40,6 +40,15 @@ def validate(request: dict[str, Any]) -> None:
             raise bad(f"request field {key!r} has the wrong type")
     if request.get("op") not in protocol.OPS:
         raise bad(f"unknown operation {request.get('op')!r}")
+    if request.get("v", protocol.PROTOCOL) != protocol.PROTOCOL:
+        raise bad(f"protocol version {request.get('v')} is not {protocol.PROTOCOL}")
+    if request.get("mode", "keys") not in ("keys", "endpoint"):
+        raise bad("mode must be keys or endpoint")
+    if "shell_pid" in request and request["shell_pid"] <= 0:
+        raise bad("shell_pid must be a process id")
+    for key in ("profile", "mfa_code", "destination"):
+        if "\0" in request.get(key, ""):
+            raise bad(f"request field {key!r} contains a NUL byte")
     ctx = request.get("ctx")
     if ctx is not None:
         for key, value in ctx.items():
@@ -49,6 +58,11 @@ def validate(request: dict[str, Any]) -> None:
             env = ctx.get(name, {})
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
                 raise bad(f"context {name} must map strings to strings")
+            if any("\0" in k or "\0" in v for k, v in env.items()):
+                raise bad(f"context {name} contains a NUL byte")
+        for key in ("config_file", "credentials_file", "user"):
+            if "\0" in ctx.get(key, ""):
+                raise bad(f"context field {key!r} contains a NUL byte")
 
 
 def context_of(request: dict[str, Any]) -> Context:

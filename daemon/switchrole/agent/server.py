@@ -24,6 +24,9 @@ log = logging.getLogger("switchrole.agent")
 
 Handler = Callable[[dict[str, Any], int], dict[str, Any]]
 
+# Requests in flight at once (each a thread); more get `busy` at once and the client retries.
+MAX_CONNECTIONS = 64
+
 
 def peer_credentials(conn: socket.socket) -> tuple[int, int]:
     """(pid, uid) of the process at the other end of a Unix socket."""
@@ -38,7 +41,7 @@ def peer_credentials(conn: socket.socket) -> tuple[int, int]:
 
 
 class Server:
-    def __init__(self, path: str, handler: Handler, max_connections: int = 32) -> None:
+    def __init__(self, path: str, handler: Handler, max_connections: int = MAX_CONNECTIONS) -> None:
         self.path = path
         self.handler = handler
         self._slots = threading.BoundedSemaphore(max_connections)
@@ -113,34 +116,39 @@ class Server:
 
     def _serve_one(self, conn: socket.socket) -> None:
         try:
-            pid, uid = peer_credentials(conn)
-            if uid != os.getuid():
-                log.warning("refused a connection from uid %d (pid %d)", uid, pid)
-                self._refuse(conn, RemoteError(protocol.FORBIDDEN, "connection from another user refused"))
-                return
-            conn.settimeout(protocol.READ_DEADLINE)
-            try:
-                request = protocol.decode(protocol.read_line(conn, protocol.MAX_REQUEST))
-            except protocol.ProtocolError as exc:
-                self._refuse(conn, RemoteError(protocol.BAD_REQUEST, str(exc)))
-                return
-            except (TimeoutError, OSError):
-                conn.close()
-                return
-            try:
-                reply: dict[str, Any] = {"ok": True, "result": self.handler(request, pid)}
-            except RemoteError as exc:
-                reply = exc.to_wire()
-            except Exception as exc:  # a bug must cost one request, not the agent
-                log.error("internal error handling %s: %s", request.get("op"), type(exc).__name__)
-                reply = RemoteError(
-                    protocol.INTERNAL, f"internal error in the agent ({type(exc).__name__})"
-                ).to_wire()
-            try:
-                conn.settimeout(protocol.READ_DEADLINE)
-                conn.sendall(protocol.encode(reply))
-            except OSError:
-                pass
-            conn.close()
+            self._answer(conn)
+        except Exception as exc:  # whatever a peer sends, the connection ends and the agent goes on
+            log.error("connection dropped after an unexpected %s", type(exc).__name__)
         finally:
+            conn.close()
             self._slots.release()
+
+    def _answer(self, conn: socket.socket) -> None:
+        """Check the peer, read one bounded request, answer it. The caller closes."""
+        pid, uid = peer_credentials(conn)
+        if uid != os.getuid():
+            log.warning("refused a connection from uid %d (pid %d)", uid, pid)
+            self._refuse(conn, RemoteError(protocol.FORBIDDEN, "connection from another user refused"))
+            return
+        conn.settimeout(protocol.READ_DEADLINE)
+        try:
+            request = protocol.decode(protocol.read_line(conn, protocol.MAX_REQUEST))
+        except protocol.ProtocolError as exc:
+            self._refuse(conn, RemoteError(protocol.BAD_REQUEST, str(exc)))
+            return
+        except (TimeoutError, OSError):
+            return  # a silent or vanished peer gets nothing
+        try:
+            reply: dict[str, Any] = {"ok": True, "result": self.handler(request, pid)}
+        except RemoteError as exc:
+            reply = exc.to_wire()
+        except Exception as exc:  # a bug must cost one request, not the agent
+            log.error("internal error handling %s: %s", request.get("op"), type(exc).__name__)
+            reply = RemoteError(
+                protocol.INTERNAL, f"internal error in the agent ({type(exc).__name__})"
+            ).to_wire()
+        try:
+            conn.settimeout(protocol.READ_DEADLINE)
+            conn.sendall(protocol.encode(reply))
+        except OSError:
+            pass

@@ -183,8 +183,7 @@ class Agent:
         session = self.store.session(plan.key(), plan.profile, plan.role_arn, ctx.config_file)
         session.fetch = lambda: self._assume(plan)
         session.ctx = ctx
-        if shell is not None:
-            session.add_shell(shell)
+        news = shell is not None and session.add_shell(shell)
         generation = session.generation
         # A code offered while the MFA session is known to be gone renews now, not at expiry.
         renew = code is not None and session.status == "mfa_needed"
@@ -195,7 +194,8 @@ class Agent:
         except StsError as exc:
             raise _remote(exc) from None
         finally:
-            self.refresher.wake()
+            if news or session.generation != generation:
+                self.refresher.wake()  # a new shell or new credentials: the schedule changed
         if creds.expiration is None or creds.expiration <= self.clock():
             raise RemoteError(
                 protocol.EXPIRED,

@@ -64,10 +64,14 @@ class Session:
         """A short, non-secret name for the session's state file."""
         return self.key[:16]
 
-    def add_shell(self, shell: ShellRef) -> None:
+    def add_shell(self, shell: ShellRef) -> bool:
+        """Remember a shell; True if it is new (the refresher then has news)."""
+        if shell in self.shells:
+            return False
         self.live_shells()
         if len(self.shells) < MAX_SHELLS:
             self.shells.add(shell)
+        return True
 
     def live_shells(self) -> set[ShellRef]:
         """Forget shells that exited (pid and start time must both match)."""

@@ -40,8 +40,30 @@ def _is_subshell(proc: psutil.Process, parent: psutil.Process) -> bool:
         return False
 
 
+_known: dict[tuple[int, float], ShellRef] = {}
+MAX_KNOWN = 4096
+
+
 def identify(pid: int) -> ShellRef | None:
-    """The shell for ``pid`` if it is one of our user's processes, climbing out of subshells."""
+    """The shell for ``pid`` if it is one of our user's processes, climbing out of subshells.
+
+    A shell asks again and again: once identified, a (pid, start time) costs one cheap check."""
+    try:
+        key = (pid, psutil.Process(pid).create_time())
+    except (psutil.Error, ValueError):
+        return None
+    known = _known.get(key)
+    if known is not None and known.alive():
+        return known
+    ref = _identify(pid)
+    if ref is not None:
+        if len(_known) >= MAX_KNOWN:
+            _known.clear()
+        _known[key] = ref
+    return ref
+
+
+def _identify(pid: int) -> ShellRef | None:
     try:
         proc = psutil.Process(pid)
         if proc.uids().real != os.getuid():

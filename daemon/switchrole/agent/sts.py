@@ -27,7 +27,8 @@ from .config import Endpoint, Hop
 CALL_CONFIG = botocore.config.Config(
     connect_timeout=5,
     read_timeout=15,
-    retries={"mode": "standard", "max_attempts": 4},
+    # total_max_attempts counts the first try; in a client Config "max_attempts" would not.
+    retries={"mode": "standard", "total_max_attempts": 4},
 )
 ROLE_CHAINING_LIMIT = 3600
 
