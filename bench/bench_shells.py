@@ -1,0 +1,139 @@
+"""The shell integration's cost per prompt, measured inside real bash and zsh.
+
+Each shell loads ``switchrole init SHELL``, switches to the profile with ``switchrole use`` so
+its credentials are fresh, then times, with its own ``$EPOCHREALTIME``, a loop of 1,000 hook
+calls and an empty loop of 1,000 iterations, alternately, several times; the difference is the
+hook's cost. A counting ``switchrole`` wrapper first on PATH logs every start of the client,
+and the shell writes markers into the same log around the timed loops, so a hook that starts a
+process while fresh shows up as starts between the markers.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from bench_world import SWITCHROLE, World
+
+PROMPTS = 1000
+
+# The hook functions each shell's integration registers, per event.
+HOOKS = {
+    "bash": {"prompt": "__switchrole_hook"},
+    "zsh": {"prompt": "__switchrole_precmd", "command": "__switchrole_preexec"},
+}
+
+# Loop bodies timed against each other in one round: (label, baseline body, measured body).
+# "poll" forces the path taken once per SWITCHROLE_POLL seconds (state file read with `read`).
+_LOOPS = {
+    "bash": [
+        ("prompt", ":", "__switchrole_hook"),
+        ("poll", "__switchrole_quiet_until=0", "__switchrole_quiet_until=0; __switchrole_hook"),
+    ],
+    "zsh": [
+        ("prompt", ":", "__switchrole_precmd"),
+        ("command", ":", "__switchrole_preexec"),
+        ("poll", "__switchrole_quiet_until=0", "__switchrole_quiet_until=0; __switchrole_precmd"),
+    ],
+}
+
+_SETUP = {
+    "bash": "",
+    "zsh": "builtin zmodload zsh/datetime || exit 97\n",
+}
+
+
+@dataclass
+class HookCost:
+    shell: str
+    version: str
+    # Median microseconds per call, by loop label.
+    micros: dict[str, float]
+    # Starts of the switchrole client seen while the timed loops ran.
+    starts_during_loops: int
+    starts_total: int
+    prompts: int
+
+
+def _script(shell: str, log: Path, rounds: int) -> str:
+    lines = [
+        _SETUP[shell],
+        # Not `|| exit`: the zsh template's last statement returns 1 when SWITCHROLE_POLL is unset.
+        f'eval "$(switchrole init {shell})"',
+        f"typeset -f {HOOKS[shell]['prompt']} >/dev/null || exit 98",
+        "switchrole use test >/dev/null || exit 99",
+        # One call outside the timing: the first prompt after `use` does the full check.
+        f"{HOOKS[shell]['prompt']}",
+        "[[ -n $SWITCHROLE_PROFILE ]] || exit 96",
+        "(( __switchrole_quiet_until > EPOCHSECONDS )) || exit 95",
+        f"builtin echo loops-begin >> '{log}'",
+        f"for (( r = 0; r < {rounds}; r++ )); do",
+    ]
+    for label, baseline, measured in _LOOPS[shell]:
+        lines += [
+            "  t0=$EPOCHREALTIME",
+            f"  for (( i = 0; i < {PROMPTS}; i++ )); do {baseline}; done",
+            "  t1=$EPOCHREALTIME",
+            f"  for (( i = 0; i < {PROMPTS}; i++ )); do {measured}; done",
+            "  t2=$EPOCHREALTIME",
+            f'  builtin echo "T {label} $t0 $t1 $t2"',
+        ]
+    lines += [
+        "done",
+        f"builtin echo loops-end >> '{log}'",
+        # Still fresh and untouched afterwards: the loops measured the fresh path.
+        "[[ -n $SWITCHROLE_PROFILE ]] || exit 94",
+        f'builtin echo "V ${{{"BASH_VERSION" if shell == "bash" else "ZSH_VERSION"}}}"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _wrapper(world: World) -> tuple[dict[str, str], Path]:
+    """A `switchrole` first on PATH that logs each start, then runs the real client."""
+    directory = world.root / "counting-bin"
+    directory.mkdir(exist_ok=True)
+    log = world.root / "client-starts.log"
+    wrapper = directory / "switchrole"
+    wrapper.write_text(f"#!/bin/sh\necho start >> '{log}'\nexec '{SWITCHROLE}' \"$@\"\n")
+    wrapper.chmod(0o755)
+    env = dict(world.env)
+    env["PATH"] = f"{directory}:{env['PATH']}"
+    return env, log
+
+
+def measure(world: World, shell: str, rounds: int) -> HookCost:
+    """Median cost per hook call while fresh, with the process-start check."""
+    env, log = _wrapper(world)
+    log.write_text("")
+    argv = ["bash", "--norc", "--noprofile", "-c"] if shell == "bash" else ["zsh", "-f", "-c"]
+    done = subprocess.run(
+        [*argv, _script(shell, log, rounds)], env=env, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{shell} hook benchmark failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+    samples: dict[str, list[float]] = {}
+    version = ""
+    for line in done.stdout.splitlines():
+        fields = line.split()
+        if fields[:1] == ["T"]:
+            # Decimal: epoch seconds with microseconds (nanoseconds in zsh) exceed float precision.
+            t0, t1, t2 = (Decimal(f) for f in fields[2:5])
+            per_call = ((t2 - t1) - (t1 - t0)) / PROMPTS
+            samples.setdefault(fields[1], []).append(float(per_call) * 1e6)
+        elif fields[:1] == ["V"] and len(fields) > 1:
+            version = fields[1]
+    entries = log.read_text().split()
+    if entries.count("start") < 2:  # `switchrole init` and `switchrole use` at least
+        raise RuntimeError(f"the counting wrapper saw no client start in {shell}: not first on PATH?")
+    begin, end = entries.index("loops-begin"), entries.index("loops-end")
+    return HookCost(
+        shell=shell,
+        version=version,
+        micros={label: statistics.median(values) for label, values in samples.items()},
+        starts_during_loops=entries[begin:end].count("start"),
+        starts_total=entries.count("start"),
+        prompts=PROMPTS * rounds * len(_LOOPS[shell]),
+    )
