@@ -132,14 +132,9 @@ __switchrole_precmd() {
     return __sr_rc
 }
 
+# Before each command too, so a command never starts with credentials past their refresh time.
 __switchrole_preexec() {
-    local __sr_rc=$?
-    if [[ -n ${SWITCHROLE_PROFILE-} ]] && { (( ${EPOCHSECONDS:-0} >= ${__switchrole_quiet_until:-0} )) ||
-        [[ ${SWITCHROLE_REFRESH_AT-} != "${__switchrole_quiet_for-}" ]] }; then
-        { emulate -L zsh -o no_xtrace; } 2>/dev/null
-        __switchrole_check
-    fi
-    return __sr_rc
+    __switchrole_precmd
 }
 
 function switchrole {

@@ -17,15 +17,12 @@ if TYPE_CHECKING:  # typing costs milliseconds at every shell call
 SHELLS = ("bash", "zsh", "fish", "sh")
 
 # Variables switchrole exports. Anything outside this set is refused, whatever the agent says.
-EXPORTED = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+# The role's keys (keys mode) and the agent's endpoint (endpoint mode).
+KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION")
+ENDPOINT = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+REGION = ("AWS_REGION", "AWS_DEFAULT_REGION")
+# Ours, for the prompt hook and for leaving cleanly.
+OWN = (
     "SWITCHROLE_PROFILE",
     "SWITCHROLE_REGION",
     "SWITCHROLE_EXPIRES_AT",
@@ -35,15 +32,14 @@ EXPORTED = (
     "SWITCHROLE_STATE",
     "SWITCHROLE_STATUS",
     "SWITCHROLE_MODE",
-    # Endpoint mode points these at /dev/null so [default] keys cannot shadow the endpoint,
-    # remembering the originals.
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_CONFIG_FILE",
-    "BOTO_CONFIG",
-    "SWITCHROLE_ORIG_AWS_SHARED_CREDENTIALS_FILE",
-    "SWITCHROLE_ORIG_AWS_CONFIG_FILE",
-    "SWITCHROLE_ORIG_BOTO_CONFIG",
 )
+# Endpoint mode points these at /dev/null so [default] keys cannot shadow the endpoint,
+# remembering the originals ("" = was not set).
+HIDDEN_FILES = ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "BOTO_CONFIG")
+ORIGINAL = {name: "SWITCHROLE_ORIG_" + name for name in HIDDEN_FILES}
+
+# Variables switchrole exports. Anything outside this set is refused, whatever the agent says.
+EXPORTED = (*KEYS, *ENDPOINT, *REGION, *OWN, *HIDDEN_FILES, *ORIGINAL.values())
 
 # Variables that would otherwise override or shadow the exported keys:
 # AWS_PROFILE/AWS_DEFAULT_PROFILE make SDKs (the JS SDK, botocore) prefer a profile, and

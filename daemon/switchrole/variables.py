@@ -19,24 +19,8 @@ if TYPE_CHECKING:  # typing costs milliseconds at every shell call
     from collections.abc import Mapping
     from typing import Any
 
-KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION")
-ENDPOINT = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN")
-SWITCHROLE = (
-    "SWITCHROLE_PROFILE",
-    "SWITCHROLE_REGION",
-    "SWITCHROLE_EXPIRES_AT",
-    "SWITCHROLE_REFRESH_AT",
-    "SWITCHROLE_EXPIRES_UPTIME",
-    "SWITCHROLE_GENERATION",
-    "SWITCHROLE_STATE",
-    "SWITCHROLE_STATUS",
-    "SWITCHROLE_MODE",
-)
+KEYS, ENDPOINT, ORIGINAL = render.KEYS, render.ENDPOINT, render.ORIGINAL
 STATUSES = ("ok", "stale", "expired", "mfa_needed", "error")
-# Files endpoint mode hides from SDKs, and the variables remembering their original values
-# ("" = the variable was not set).
-HIDDEN_FILES = ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "BOTO_CONFIG")
-ORIGINAL = {name: "SWITCHROLE_ORIG_" + name for name in HIDDEN_FILES}
 
 
 def original_path(name: str, environ: Mapping[str, str] = os.environ) -> str | None:
@@ -136,7 +120,7 @@ def switch(
 def leave(environ: Mapping[str, str] = os.environ) -> tuple[dict[str, str], list[str]]:
     """Everything switchrole set, removed; hidden files restored; a region we set removed."""
     assign: dict[str, str] = {}
-    unset = [*KEYS, *ENDPOINT, *SWITCHROLE]
+    unset = [*KEYS, *ENDPOINT, *render.OWN]
     region = environ.get("SWITCHROLE_REGION")
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         # Only if it is still the one we set, not one the user chose since.

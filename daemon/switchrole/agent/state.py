@@ -3,8 +3,8 @@
 One file per session in ``<runtime dir>/state/``, one line: ``GENERATION EXPIRES_AT REFRESH_AT
 STATUS``. A prompt hook reads it with the shell's builtin ``read`` and calls switchrole only
 when the generation moved or the status asks for attention. Written atomically (rename) so a
-hook never reads half a line, and only when the line changes. No credential ever goes into
-these files.
+hook never reads half a line, and only when the line on disk differs. No credential ever goes
+into these files.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ class StateFiles:
     def __init__(self, runtime_dir: str) -> None:
         self.directory = os.path.join(runtime_dir, "state")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        self._written: dict[str, str] = {}
         # Files a previous agent left describe sessions this one does not hold: shells must see
         # them missing (and re-register) rather than unchanged.
         self.clear()
 
     def clear(self) -> None:
-        self._written.clear()
         try:
             names = os.listdir(self.directory)
         except OSError:
@@ -43,20 +41,26 @@ class StateFiles:
         line = (
             f"{session.generation} {int(session.expiration)} {int(session.refresh_at())} {session.status}\n"
         )
-        if self._written.get(session.sid) == line:
-            return  # most requests change nothing: no write, no rename
         path = self.path(session)
+        if self._current(path) == line:
+            return  # most requests change nothing: one small read, no write, no rename
         tmp = f"{path}.{threading.get_ident()}.tmp"
         try:
             with open(tmp, "w", encoding="ascii") as f:
                 f.write(line)
             os.replace(tmp, path)
-            self._written[session.sid] = line
         except OSError:
             pass  # a missing state file only costs the shell one client call
 
+    @staticmethod
+    def _current(path: str) -> str | None:
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read(256)
+        except (OSError, ValueError):
+            return None
+
     def remove(self, session: Session) -> None:
-        self._written.pop(session.sid, None)
         try:
             os.unlink(self.path(session))
         except OSError:
