@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -53,3 +54,13 @@ def test_env_unset_removes_everything_switchrole_set(world: World, shell: str) -
     }
     assert leftover == set()
     assert "AWS_REGION" not in names and "AWS_DEFAULT_REGION" not in names
+
+
+def test_eval_in_plain_sh_gets_posix_syntax_even_when_shell_says_bash(world: World) -> None:
+    # dash has no `builtin`: the shell running the eval decides the syntax, not $SHELL.
+    script = 'eval "$(switchrole env test)" && printf %s "$SWITCHROLE_PROFILE"'
+    out = subprocess.run(
+        ["dash", "-c", script], env={**world.env, "SHELL": "/bin/bash"}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "test"

@@ -80,12 +80,18 @@ def _proc_name(pid: int) -> str:
         return ""
 
 
+# Shells that read POSIX syntax but have no `builtin`: they get plain export/unset.
+POSIX_SHELLS = frozenset({"sh", "dash", "ash", "ksh", "mksh", "yash", "posh"})
+
+
 def detect_shell() -> str:
     """The shell that will read our output: our parent, else $SHELL; plain POSIX sh otherwise."""
     for name in (_proc_name(os.getppid()), os.path.basename(os.environ.get("SHELL", ""))):
         name = name.lstrip("-")
         if name in render.SHELLS:
             return name
+        if name in POSIX_SHELLS:
+            return "sh"
     return "sh"
 
 
