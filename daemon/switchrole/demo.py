@@ -8,7 +8,6 @@ Nothing outside the temporary directory is touched, and everything started is st
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -55,6 +54,24 @@ def _switch_line(shell: str) -> str:
     return "switchrole env test | source" if shell == "fish" else 'eval "$(switchrole env test)"'
 
 
+def _rc_files(shell: str, home: Path) -> dict[str, str]:
+    """Start-up files that install the integration as the README says, with an indicator."""
+    if shell == "fish":
+        config = home / ".config" / "fish"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "config.fish").write_text(
+            "switchrole init fish | source\n"
+            "function fish_prompt; echo -n '(switchrole demo) '(switchrole_prompt)'> '; end\n"
+        )
+        return {"XDG_CONFIG_HOME": str(home / ".config")}
+    rc = home / (".zshrc" if shell == "zsh" else ".bashrc")
+    prompt = "setopt PROMPT_SUBST\n" if shell == "zsh" else ""
+    rc.write_text(
+        f"eval \"$(switchrole init {shell})\"\n{prompt}PS1='(switchrole demo) $(switchrole_prompt)$ '\n"
+    )
+    return {"ZDOTDIR": str(home)} if shell == "zsh" else {}
+
+
 def main(args: list[str]) -> int:
     interactive = "--shell" in args
     try:
@@ -87,6 +104,12 @@ def main(args: list[str]) -> int:
         PATH=os.pathsep.join(p for p in (exe_dir, env.get("PATH", "")) if p),
     )
     shell = _shell()
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwind through `finally`: stop the agent and the emulator
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
     try:
         _say(f"A throwaway HOME at {home}, STS emulator at http://{host}:{port}")
         print("~/.aws/credentials:\n" + CREDENTIALS.replace(CREDENTIALS.split("= ")[2].strip(), "…"))
@@ -121,20 +144,16 @@ def main(args: list[str]) -> int:
         subprocess.run(["switchrole", "status"], env=env, check=False)
         if interactive:
             _say(
-                f"Your turn: an interactive {shell} in the demo world. Try:  {_switch_line(shell)}; "
-                "aws sts get-caller-identity   (exit to finish)"
+                f"Your turn: an interactive {shell} in the demo world, with the prompt hook installed. "
+                f"Try:  switchrole use test   (or {_switch_line(shell)});  aws sts get-caller-identity"
+                "   (exit to finish)"
             )
-            subprocess.run([shell, "-i"], env={**env, "PS1": "(switchrole demo) $ "}, check=False, cwd=home)
+            subprocess.run([shell, "-i"], env={**env, **_rc_files(shell, home)}, check=False, cwd=home)
         else:
             _say("Run `switchrole demo --shell` to try it yourself in an interactive shell.")
         return 0
     finally:
-        status = subprocess.run(["switchrole", "status", "--json"], env=env, capture_output=True, text=True)
-        try:
-            pid = json.loads(status.stdout).get("pid")
-            if pid:
-                os.kill(int(pid), signal.SIGTERM)
-        except (ValueError, OSError):
-            pass
+        # `daemon stop` waits until the demo's agent has exited.
+        subprocess.run(["switchrole", "daemon", "stop"], env=env, capture_output=True, check=False)
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,75 @@
+"""`switchrole demo`, the README's way to try switchrole with no AWS account."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pexpect
+
+from support import BIN, SWITCHROLE
+
+ARN = "arn:aws:sts::222222222222:assumed-role/TestSwitchRole/"
+
+
+def demo_env(tmp_path: object) -> dict[str, str]:
+    return {
+        "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "USER": "tester",
+        "LANG": "C.UTF-8",
+        "SHELL": "/bin/bash",
+        "TERM": "dumb",
+    }
+
+
+def agents_with_home(home: str) -> list[int]:
+    """Agents started with this HOME (the demo's own temporary world)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if b"switchrole.agent" in cmdline and b"\0HOME=" + home.encode() + b"\0" in b"\0" + environ:
+            pids.append(int(entry))
+    return pids
+
+
+def test_demo_walks_the_scenario_and_cleans_up(tmp_path: object) -> None:
+    out = subprocess.run(
+        [SWITCHROLE, "demo"], env=demo_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert ARN in out.stdout
+    assert "<hidden>" in out.stdout  # the secret values are not shown
+    assert "Traceback" not in out.stdout + out.stderr
+    home = re.search(r"A throwaway HOME at (\S+),", out.stdout)
+    assert home is not None
+    assert agents_with_home(home[1]) == []
+
+
+def test_demo_shell_lets_you_switch_yourself(tmp_path: object) -> None:
+    child = pexpect.spawn(
+        SWITCHROLE, ["demo", "--shell"], env=demo_env(tmp_path), encoding="utf-8", timeout=60
+    )
+    try:
+        child.expect(r"A throwaway HOME at (\S+),")
+        home = child.match[1]
+        child.expect_exact("(switchrole demo) $ ")
+        child.sendline("switchrole use test && aws sts get-caller-identity --query Arn --output text")
+        child.expect_exact(ARN)
+        # The integration is installed: the prompt now shows the role and the time left.
+        child.expect(r"\(switchrole demo\) test (59m|1h00m)\$ ")
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert agents_with_home(home) == []
