@@ -233,16 +233,10 @@ def cmd_console(args: list[str]) -> int:
     return 0
 
 
-def _ago(seconds: int) -> str:
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
-
-
 def cmd_status(args: list[str], daemon_only: bool = False) -> int:
     import json
+
+    from .prompt import time_left
 
     as_json = _has(args, "--json")
     if args:
@@ -266,11 +260,11 @@ def cmd_status(args: list[str], daemon_only: bool = False) -> int:
     if not sessions:
         print("sessions: none")
     for s in sessions:
-        left = _ago(s["expires_in"])
+        left = time_left(s["expires_in"])
         line = f"  {s['profile']}  {s['role_arn']}  expires {s['expiration']} (in {left})  {s['state']}"
         print(line + (f"  last error: {s['last_error']}" if s.get("last_error") else ""))
     for m in status.get("mfa_sessions", []):
-        left = _ago(m["expires_in"])
+        left = time_left(m["expires_in"])
         print(
             f"  mfa {m['mfa_serial']} (source {m['source_profile']})  expires {m['expiration']} (in {left})"
         )

@@ -33,6 +33,11 @@ def prompt_text(environ: Mapping[str, str], now: float) -> str:
         return f"{profile} !expired"
     if status == "mfa_needed":
         return f"{profile} !mfa"
-    if left >= 3600:
-        return f"{profile} {left // 3600}h{left % 3600 // 60:02d}m"
-    return f"{profile} {max(1, left // 60)}m" if left >= 60 else f"{profile} {left}s"
+    return f"{profile} {time_left(left)}"
+
+
+def time_left(seconds: int) -> str:
+    """`1h05m`, `42m` or `35s`: the prompt's format, also used by `switchrole status`."""
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m" if seconds >= 60 else f"{seconds}s"

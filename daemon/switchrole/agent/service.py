@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchrole.agent")
 
-FORCE = 1e12  # a refresh lead no margin can satisfy: renew now
-
 
 def rfc3339(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
@@ -188,9 +186,7 @@ class Agent:
         # A code offered while the MFA session is known to be gone renews now, not at expiry.
         renew = code is not None and session.status == "mfa_needed"
         try:
-            creds = self.store.get(
-                session, lambda: self._assume(plan, code), lead=FORCE if renew else 0.0, wait=renew
-            )
+            creds = self.store.get(session, lambda: self._assume(plan, code), wait=renew)
         except StsError as exc:
             raise _remote(exc) from None
         finally:

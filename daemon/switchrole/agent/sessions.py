@@ -132,11 +132,12 @@ class SessionStore:
         credentials are still valid, a caller never waits on STS that another caller is already
         talking to, nor retries it before ``retry_at`` after a failure: SDKs asking the endpoint
         give up after seconds, and valid credentials now beat fresh ones later. ``wait`` (an MFA
-        code to spend) always fetches.
+        code to spend) always fetches, however fresh the held credentials.
         """
-        creds = self._current(session, lead)
-        if creds is not None:
-            return creds
+        if not wait:
+            creds = self._current(session, lead)
+            if creds is not None:
+                return creds
         held = self._valid(session)
         if held is not None and not wait and self.clock() < session.retry_at:
             return held
