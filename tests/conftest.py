@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
+from federation_fake import FederationFake
 from sts_fake import StsFake
-from support import World, make_world
+from support import LiveBash, World, make_world
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +49,18 @@ def fake_world(sts_fake: StsFake) -> Iterator[World]:
     yield w
     w.stop_agent()
     shutil.rmtree(w.root, ignore_errors=True)
+
+
+@pytest.fixture
+def live_bash() -> Iterator[list[LiveBash]]:
+    shells: list[LiveBash] = []
+    yield shells
+    for shell in shells:
+        shell.exit()
+
+
+@pytest.fixture
+def federation() -> Iterator[FederationFake]:
+    """The console sign-in (federation) endpoint, faked on 127.0.0.1."""
+    with FederationFake() as fake:
+        yield fake

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,3 +174,89 @@ def files_containing(root: Path, needle: str) -> list[Path]:
             except OSError:
                 continue
     return hits
+
+
+class LiveBash:
+    """A bash process reading commands from a pipe: it stays alive between commands, so it
+    holds its endpoint token like an interactive shell would."""
+
+    def __init__(self, world: World, **env: str) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in exit()
+        self.proc = subprocess.Popen(
+            ["bash", "--norc", "--noprofile"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env={**world.env, **env},
+            cwd=world.home,
+        )
+        self._buffer = b""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def run(self, script: str, timeout: float = 60) -> str:
+        """Run script in this shell; return what it printed on stdout."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        marker = f"@@done-{uuid.uuid4().hex}@@".encode()
+        self.proc.stdin.write(script.encode() + b"\nprintf '%s\\n' '" + marker + b"'\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while marker not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"bash did not finish {script!r}; stderr: {self.stderr()}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise EOFError(f"bash exited during {script!r}; stderr: {self.stderr()}")
+                self._buffer += chunk
+        out, _, self._buffer = self._buffer.partition(marker + b"\n")
+        return out.decode()
+
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def exit(self) -> None:
+        """End the shell the way a user does (end of input) and reap it."""
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
+def switch_endpoint(shell: LiveBash, profile: str = "test") -> tuple[str, str]:
+    """Switch a live bash into endpoint mode; (URL, token) it exported."""
+    out = shell.run(
+        eval_line("bash", f"env {profile} --endpoint")
+        + ' && printf "%s\\n" "$AWS_CONTAINER_CREDENTIALS_FULL_URI" "$AWS_CONTAINER_AUTHORIZATION_TOKEN"'
+    )
+    lines = out.splitlines()
+    assert len(lines) == 2 and all(lines), (out, shell.stderr())
+    return lines[0], lines[1]
+
+
+def http_get(url: str, token: str | None) -> tuple[int, bytes]:
+    """GET url with an optional Authorization header, bypassing any proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    headers = {"Authorization": token} if token is not None else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - the endpoint's http:// URL
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()

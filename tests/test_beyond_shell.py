@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from federation_fake import FederationFake
 from sts_fake import StsFake
-from support import ROLE_ARN, SCENARIO_CONFIG, SOURCE_KEY, SOURCE_SECRET, SWITCHROLE, World, eval_line
+from support import (
+    ROLE_ARN,
+    SCENARIO_CONFIG,
+    SOURCE_KEY,
+    SOURCE_SECRET,
+    SWITCHROLE,
+    LiveBash,
+    World,
+    eval_line,
+    http_get,
+    switch_endpoint,
+)
 
 ROLE_ARN_PREFIX = "arn:aws:sts::222222222222:assumed-role/TestSwitchRole/"
 SECTION = "\0@@section@@\0"
@@ -45,92 +52,6 @@ def _rfc3339(text: str) -> float:
     import calendar
 
     return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
-
-
-# -- a long-lived shell -------------------------------------------------------------------
-
-
-class LiveBash:
-    """A bash process reading commands from a pipe: it stays alive between commands, so it
-    holds its endpoint token like an interactive shell would."""
-
-    def __init__(self, world: World, **env: str) -> None:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in exit()
-        self.proc = subprocess.Popen(
-            ["bash", "--norc", "--noprofile"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env={**world.env, **env},
-            cwd=world.home,
-        )
-        self._buffer = b""
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def run(self, script: str, timeout: float = 60) -> str:
-        """Run script in this shell; return what it printed on stdout."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        marker = f"@@done-{uuid.uuid4().hex}@@".encode()
-        self.proc.stdin.write(script.encode() + b"\nprintf '%s\\n' '" + marker + b"'\n")
-        self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while marker not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"bash did not finish {script!r}; stderr: {self.stderr()}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise EOFError(f"bash exited during {script!r}; stderr: {self.stderr()}")
-                self._buffer += chunk
-        out, _, self._buffer = self._buffer.partition(marker + b"\n")
-        return out.decode()
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
-
-    def exit(self) -> None:
-        """End the shell the way a user does (end of input) and reap it."""
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._stderr.close()
-
-
-@pytest.fixture
-def live_bash() -> Iterator[list[LiveBash]]:
-    shells: list[LiveBash] = []
-    yield shells
-    for shell in shells:
-        shell.exit()
-
-
-def _get(url: str, token: str | None) -> tuple[int, bytes]:
-    """GET url with an optional Authorization header, bypassing any proxy."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    headers = {"Authorization": token} if token is not None else {}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - the endpoint's http:// URL
-    try:
-        with opener.open(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 # -- 1. endpoint mode keeps a long-running process fresh ----------------------------------
@@ -191,28 +112,18 @@ def test_endpoint_mode_keeps_a_long_running_process_fresh(fake_world: World, sts
 # -- 2. the endpoint refuses requests ------------------------------------------------------
 
 
-def _switch_endpoint(shell: LiveBash) -> tuple[str, str]:
-    out = shell.run(
-        eval_line("bash", "env test --endpoint")
-        + ' && printf "%s\\n" "$AWS_CONTAINER_CREDENTIALS_FULL_URI" "$AWS_CONTAINER_AUTHORIZATION_TOKEN"'
-    )
-    lines = out.splitlines()
-    assert len(lines) == 2 and all(lines), (out, shell.stderr())
-    return lines[0], lines[1]
-
-
 def test_endpoint_refuses_requests_without_this_shells_token(world: World, live_bash: list[LiveBash]) -> None:
     one, two = LiveBash(world), LiveBash(world)
     live_bash += [one, two]
-    url1, token1 = _switch_endpoint(one)
-    url2, token2 = _switch_endpoint(two)
+    url1, token1 = switch_endpoint(one)
+    url2, token2 = switch_endpoint(two)
     assert token1 != token2
     for url in (url1, url2):
         parts = urllib.parse.urlsplit(url)
         assert parts.scheme == "http" and parts.hostname == "127.0.0.1", url
 
     for url, token in ((url1, token1), (url2, token2)):
-        status, body = _get(url, token)
+        status, body = http_get(url, token)
         assert status == 200, body
         creds = json.loads(body)
         assert {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"} <= set(creds)
@@ -220,14 +131,14 @@ def test_endpoint_refuses_requests_without_this_shells_token(world: World, live_
         assert creds["AccessKeyId"].startswith("ASIA")
         assert _rfc3339(creds["Expiration"]) > time.time()
 
-    assert _get(url1, None)[0] == 401
-    assert _get(url1, "")[0] == 401
-    assert _get(url1, "not-a-token")[0] == 403
-    assert _get(url1, token1 + "x")[0] == 403
+    assert http_get(url1, None)[0] == 401
+    assert http_get(url1, "")[0] == 401
+    assert http_get(url1, "not-a-token")[0] == 403
+    assert http_get(url1, token1 + "x")[0] == 403
 
     one.exit()
-    assert _get(url1, token1)[0] == 403, "a dead shell's token still works"
-    status, body = _get(url2, token2)
+    assert http_get(url1, token1)[0] == 403, "a dead shell's token still works"
+    status, body = http_get(url2, token2)
     assert status == 200, body
     assert "Token" in json.loads(body)
 
@@ -244,8 +155,8 @@ def test_endpoint_serves_held_credentials_while_sts_hangs(
     sts_fake.lifetime = 30
     shell = LiveBash(fake_world)
     live_bash.append(shell)
-    url, token = _switch_endpoint(shell)
-    status, body = _get(url, token)
+    url, token = switch_endpoint(shell)
+    status, body = http_get(url, token)
     assert status == 200, body
     held = json.loads(body)
     expires = _rfc3339(held["Expiration"])
@@ -266,22 +177,22 @@ def test_endpoint_never_hands_out_expired_credentials(
     sts_fake.lifetime = 30
     shell = LiveBash(fake_world)
     live_bash.append(shell)
-    url, token = _switch_endpoint(shell)
-    status, body = _get(url, token)
+    url, token = switch_endpoint(shell)
+    status, body = http_get(url, token)
     assert status == 200, body
     held = json.loads(body)
     expires = _rfc3339(held["Expiration"])
     sts_fake.set_down(True)
 
     time.sleep(max(0.0, expires + 1 - time.time()))
-    status, body = _get(url, token)
+    status, body = http_get(url, token)
     assert status == 503, body
     assert held["AccessKeyId"].encode() not in body and held["SecretAccessKey"].encode() not in body
     assert b"test" in body  # the message names the profile
 
     # STS back: the endpoint recovers by itself.
     sts_fake.set_down(False)
-    status, body = _get(url, token)
+    status, body = http_get(url, token)
     assert status == 200, body
     fresh = json.loads(body)
     assert fresh["AccessKeyId"] != held["AccessKeyId"]
@@ -369,12 +280,6 @@ def test_exec_missing_command_exits_127(world: World) -> None:
 
 
 # -- 5. console --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def federation() -> Iterator[FederationFake]:
-    with FederationFake() as fake:
-        yield fake
 
 
 def _role_key(world: World) -> str:
