@@ -56,7 +56,8 @@ __switchrole_read_state() {
 # Runs the client (arguments after $1) and evals the shell code it prints. $1 is `switch`, which
 # evals only a success (on failure the client prints `false`), or `refresh`, which evals either
 # way: in --refresh mode the failure code keeps the credentials in hand and records the failure.
-# Callers turn xtrace off first, so the secrets never reach a trace. Returns the client's status.
+# Callers turn xtrace and verbose off first (verbose echoes what eval reads), so the secrets never
+# reach a trace. Returns the client's status.
 __switchrole_apply() {
     local __sr_mode=$1 __sr_code __sr_rc
     shift
@@ -128,8 +129,9 @@ __switchrole_hook() {
     # While nothing can be due this is the whole cost of a prompt; nothing secret is traced.
     if [[ -n ${SWITCHROLE_PROFILE-} ]] && { ((${EPOCHSECONDS:-0} >= ${__switchrole_quiet_until:-0})) ||
         [[ ${SWITCHROLE_REFRESH_AT-} != "${__switchrole_quiet_for-}" ]]; }; then
-        { local __sr_opts=$-; builtin set +x; } 2>/dev/null
+        { local __sr_opts=$-; builtin set +xv; } 2>/dev/null
         __switchrole_check
+        [[ $__sr_opts != *v* ]] || builtin set -v
         [[ $__sr_opts != *x* ]] || builtin set -x
     fi
     return "$__sr_rc"
@@ -139,7 +141,7 @@ function switchrole {
     # `function NAME` rather than `NAME()`: an alias named switchrole is not expanded here.
     case ${1-} in
     use | unuse)
-        { local __sr_opts=$- __sr_rc=0; builtin set +x; } 2>/dev/null
+        { local __sr_opts=$- __sr_rc=0; builtin set +xv; } 2>/dev/null
         if [[ ($1 == unuse && $# -eq 1) || (${2-} == --unset && $# -eq 2) ]]; then
             __switchrole_apply switch env --unset --shell bash || __sr_rc=$?
         elif [[ $1 == use && $# -eq 2 && -n $2 && $2 != -* ]]; then
@@ -150,6 +152,7 @@ function switchrole {
             builtin printf '%s\n' 'usage: switchrole use PROFILE | switchrole use --unset | switchrole unuse' >&2
             __sr_rc=2
         fi
+        [[ $__sr_opts != *v* ]] || builtin set -v
         [[ $__sr_opts != *x* ]] || builtin set -x
         return "$__sr_rc"
         ;;

@@ -55,7 +55,7 @@ __switchrole_read_state() {
 # way: in --refresh mode the failure code keeps the credentials in hand and records the failure.
 # Callers turn xtrace off first, so the secrets never reach a trace. Returns the client's status.
 __switchrole_apply() {
-    emulate -L zsh -o no_xtrace
+    emulate -L zsh -o no_xtrace -o no_verbose
     local __sr_mode=$1 __sr_code __sr_rc
     shift
     __sr_code=$(command switchrole "$@")
@@ -68,7 +68,7 @@ __switchrole_apply() {
 
 # Refreshes when due; the work behind both hooks.
 __switchrole_check() {
-    emulate -L zsh -o no_xtrace
+    emulate -L zsh -o no_xtrace -o no_verbose
     [[ -n ${SWITCHROLE_PROFILE-} ]] || return 0
     local now __sr_key __sr_state due=
     __switchrole_now now
@@ -126,7 +126,7 @@ __switchrole_precmd() {
     # While nothing can be due this is the whole cost of a prompt; nothing secret is traced.
     if [[ -n ${SWITCHROLE_PROFILE-} ]] && { (( ${EPOCHSECONDS:-0} >= ${__switchrole_quiet_until:-0} )) ||
         [[ ${SWITCHROLE_REFRESH_AT-} != "${__switchrole_quiet_for-}" ]] }; then
-        { emulate -L zsh -o no_xtrace; } 2>/dev/null
+        { emulate -L zsh -o no_xtrace -o no_verbose; } 2>/dev/null
         __switchrole_check
     fi
     return __sr_rc
@@ -141,7 +141,7 @@ function switchrole {
     # `function NAME` rather than `NAME()`: an alias named switchrole is not expanded here.
     case ${1-} in
     (use|unuse)
-        { emulate -L zsh -o no_xtrace; } 2>/dev/null
+        { emulate -L zsh -o no_xtrace -o no_verbose; } 2>/dev/null
         if [[ ( $1 == unuse && $# -eq 1 ) || ( ${2-} == --unset && $# -eq 2 ) ]]; then
             __switchrole_apply switch env --unset --shell zsh
         elif [[ $1 == use && $# -eq 2 && -n $2 && $2 != -* ]]; then
@@ -160,7 +160,7 @@ function switchrole {
 
 # Prints the active profile and the time left, as `switchrole prompt` does, without a process.
 switchrole_prompt() {
-    { emulate -L zsh -o no_xtrace; } 2>/dev/null
+    { emulate -L zsh -o no_xtrace -o no_verbose; } 2>/dev/null
     [[ -n ${SWITCHROLE_PROFILE-} ]] || return 0
     local state=${SWITCHROLE_STATUS-ok} now left=0 __sr_key __sr_state
     __switchrole_read_state

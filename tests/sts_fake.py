@@ -225,10 +225,11 @@ def _random_id(length: int, alphabet: str = _UPPER_ALNUM) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def _session_token() -> str:
+def _session_token(size: int | None = None) -> str:
     # Standard base64 on purpose: real tokens contain "+", "/" and "=", and code that
     # exports them into a shell has to quote them correctly.
-    return "IQoJb3JpZ2luX2VjE" + base64.b64encode(secrets.token_bytes(480)).decode("ascii")
+    raw = 480 if size is None else max(1, (size - 17) * 3 // 4)
+    return "IQoJb3JpZ2luX2VjE" + base64.b64encode(secrets.token_bytes(raw)).decode("ascii")
 
 
 def _iso8601(epoch: float) -> str:
@@ -455,6 +456,8 @@ class StsFake:
         self.user_arn = f"arn:aws:iam::{account}:user/{user}"
         self.user_id = "AIDA" + _random_id(17)
         self.lifetime: int | None = None
+        # Size in bytes of the session tokens issued (None: about 660, like real ones).
+        self.token_size: int | None = None
         self.verify_signatures = True
         self.calls: list[Call] = []
         self.mfa_codes_used: list[str] = []
@@ -777,7 +780,7 @@ class StsFake:
         lifetime = self.lifetime if self.lifetime is not None else duration
         session = _Session(
             secret=_random_id(40, _SECRET_ALPHABET),
-            token=_session_token(),
+            token=_session_token(self.token_size),
             expires=time.time() + lifetime,
             identity=identity,
             mfa=mfa,

@@ -15,7 +15,7 @@ from .protocol import RemoteError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every shell call
-    from typing import Any, TextIO
+    from typing import Any
 
 USAGE = """\
 usage: switchrole <command> [options]
@@ -115,15 +115,41 @@ def shell_pid(args: list[str]) -> int:
     return int(given)
 
 
-def _fail(out: TextIO, refresh: bool, shell: str, code: str) -> None:
+def _emit(text: str) -> None:
+    """Write shell code as UTF-8 bytes: stdout's encoding (PYTHONIOENCODING=ascii, a legacy
+    locale) must not be able to turn a switch into empty output that eval accepts."""
+    out = sys.stdout
+    if out is None:  # started with stdout closed
+        raise OSError(9, "standard output is closed")
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(text)
+        out.flush()
+        return
+    out.flush()
+    buffer.write(text.encode("utf-8", "surrogateescape"))
+    buffer.flush()
+
+
+def _fail(refresh: bool, shell: str, code: str) -> None:
     """On failure eval must not go on as the wrong identity; a hook keeps its variables."""
-    out.write(render.render(shell, variables.refresh_failed(code)) if refresh else render.FAIL)
+    try:
+        text = render.render(shell, variables.refresh_failed(code)) if refresh else render.FAIL
+    except Exception:  # the hook's failure code could not be made: the plain one always can
+        text = render.FAIL
+    try:
+        _emit(text)
+    except Exception:
+        pass  # nothing reaches the shell at all; the exit status still says it failed
 
 
 def cmd_env(args: list[str]) -> int:
-    out = sys.stdout
+    """Print the code that switches this shell. Every way out that has not printed the whole
+    code prints the failing statement instead, so `eval "$(switchrole env x)" && cmd` never
+    runs cmd as the previous identity."""
     shell = "bash"
     refresh = False
+    profile = ""
     try:
         shell = _shell_arg(args)
         refresh = _has(args, "--refresh")
@@ -131,30 +157,34 @@ def cmd_env(args: list[str]) -> int:
             shell_pid(args)  # accepted (hooks may pass it), nothing to register
             if args:
                 raise UsageError("env --unset takes no profile")
-            out.write(render.render(shell, *variables.leave()))
+            _emit(render.render(shell, *variables.leave()))
             return 0
         # A hook refreshing an endpoint-mode shell keeps it in endpoint mode.
         endpoint = _has(args, "--endpoint") or (refresh and os.environ.get("SWITCHROLE_MODE") == "endpoint")
         pid = shell_pid(args)
         if len(args) != 1 or args[0].startswith("-"):
             raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish] [--endpoint]")
-        result = client.request_env(args[0], pid, interactive=not refresh, endpoint=endpoint)
-        code = render.render(shell, *variables.switch(result))
+        profile = args[0]
+        result = client.request_env(profile, pid, interactive=not refresh, endpoint=endpoint)
+        _emit(render.render(shell, *variables.switch(result)))
     except RemoteError as exc:
-        _fail(out, refresh, shell, exc.code)
+        _fail(refresh, shell, exc.code)
         _err(exc.message, exc.hint)
         return 1
     except (UsageError, client.AgentUnavailable, paths.RuntimeDirError, render.RenderError, OSError) as exc:
-        _fail(out, refresh, shell, "error")
-        _err(str(exc))
+        _fail(refresh, shell, "error")
+        _err(str(exc), getattr(exc, "hint", ""))
         return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
-        out.write(render.FAIL)
+        _fail(False, shell, "error")
         return 130
-    out.write(code)
+    except Exception as exc:  # a bug must still fail closed, and say what broke
+        _fail(refresh, shell, "error")
+        _err(f"internal error ({type(exc).__name__}); nothing was exported")
+        return 1
     _notice(result)
-    if out.isatty():
-        sys.stderr.write(f'switchrole: to use these in your shell, run: eval "$(switchrole env {args[0]})"\n')
+    if sys.stdout.isatty():
+        sys.stderr.write(f'switchrole: to use these in your shell, run: eval "$(switchrole env {profile})"\n')
     return 0
 
 
@@ -421,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         _err(exc.message, exc.hint)
         return 1
     except (client.AgentUnavailable, paths.RuntimeDirError, OSError) as exc:
-        _err(str(exc))
+        _err(str(exc), getattr(exc, "hint", ""))
         return 1
     except KeyboardInterrupt:
         return 130

@@ -33,7 +33,7 @@ def _runtime() -> tuple[bool, str]:
         directory = paths.runtime_dir(create=True)
         sock = paths.socket_path(directory)
     except paths.RuntimeDirError as exc:
-        return False, f"{exc}: remove it or set XDG_RUNTIME_DIR to a private directory"
+        return False, f"{exc}: {exc.hint or paths.RECOVER}"
     return True, f"runtime directory {directory} is private (0700, yours); socket {sock}"
 
 
@@ -42,6 +42,8 @@ def _agent() -> tuple[bool, str]:
         info = client.call("ping", autostart=False)
     except client.AgentUnavailable:
         return True, "no agent running; the next `switchrole env` starts one"
+    except paths.RuntimeDirError:
+        return False, "no agent can run until the runtime directory above is fixed"
     except (protocol.RemoteError, OSError) as exc:
         return False, f"the agent does not answer properly ({exc}); run `switchrole daemon stop`"
     return True, f"agent {info.get('version')} answers (pid {info.get('pid')})"

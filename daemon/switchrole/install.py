@@ -59,11 +59,43 @@ def service_file(platform: str = sys.platform) -> tuple[str, str, str]:
     )
 
 
+def _private_dirs(directory: str) -> None:
+    """Create ``directory`` and any missing parents 0700, whatever the umask. Directories that
+    already exist are left as they are: they are not ours to change."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for path in reversed(missing):
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _write_private(path: str, content: str) -> None:
+    """Replace ``path`` atomically with a 0600 file: under umask 000 a unit file open to others
+    would let them rewrite ExecStart= and run code as you at login."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def install() -> int:
     path, content, enable = service_file()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(content)
+    _private_dirs(os.path.dirname(path))
+    _write_private(path, content)
     print(f"wrote {path}")
     print(f"enable it with: {enable}")
     return 0

@@ -15,8 +15,19 @@ import stat
 MAX_SOCKET_PATH = 107 if os.uname().sysname == "Linux" else 103
 
 
+RECOVER = (
+    "set XDG_RUNTIME_DIR to a private directory of yours (mode 0700), or SWITCHROLE_SOCKET to a "
+    "socket path inside one, e.g. `export XDG_RUNTIME_DIR=$HOME/.cache/run` after "
+    "`mkdir -m 700 -p $HOME/.cache/run`"
+)
+
+
 class RuntimeDirError(Exception):
     """The runtime directory or socket path cannot be used safely."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class RuntimeDirMissing(RuntimeDirError):
@@ -30,16 +41,19 @@ def _check_private(path: str) -> None:
     except FileNotFoundError:
         raise RuntimeDirMissing(f"runtime directory {path} does not exist") from None
     if stat.S_ISLNK(st.st_mode):
-        raise RuntimeDirError(f"runtime directory {path} is a symlink; refusing to use it")
+        raise RuntimeDirError(f"runtime directory {path} is a symlink; refusing to use it", RECOVER)
     if not stat.S_ISDIR(st.st_mode):
-        raise RuntimeDirError(f"runtime directory {path} is not a directory")
+        raise RuntimeDirError(f"runtime directory {path} is not a directory", RECOVER)
     if st.st_uid != os.getuid():
+        # Someone else created it first (a shared /tmp): it is not ours to use or to remove.
         raise RuntimeDirError(
-            f"runtime directory {path} is owned by uid {st.st_uid}, not by you ({os.getuid()})"
+            f"runtime directory {path} is owned by uid {st.st_uid}, not by you ({os.getuid()})", RECOVER
         )
     if st.st_mode & 0o077:
         raise RuntimeDirError(
-            f"runtime directory {path} is accessible to others (mode {st.st_mode & 0o777:o}); it must be 0700"
+            f"runtime directory {path} is accessible to others (mode {st.st_mode & 0o777:o}); "
+            "it must be 0700",
+            "if you created it, `chmod 700` it; otherwise " + RECOVER,
         )
 
 
@@ -94,7 +108,8 @@ def _check_length(path: str) -> str:
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         raise RuntimeDirError(
             f"socket path {path} is {len(os.fsencode(path))} bytes, over the {MAX_SOCKET_PATH}-byte "
-            "limit of Unix sockets; set SWITCHROLE_SOCKET or XDG_RUNTIME_DIR to a shorter path"
+            "limit of Unix sockets",
+            "set SWITCHROLE_SOCKET or XDG_RUNTIME_DIR to a shorter path",
         )
     return path
 
@@ -106,3 +121,21 @@ def lock_path(sock_path: str) -> str:
 
 def log_path(directory: str) -> str:
     return os.path.join(directory, "agent.log")
+
+
+def endpoint_port_path(directory: str) -> str:
+    """The loopback endpoint's port, kept so a restarted agent serves on the same one."""
+    return os.path.join(directory, "endpoint.port")
+
+
+def empty_directory(directory: str) -> None:
+    """Remove the files in one of the runtime dir's own subdirectories (state, console pages)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass

@@ -22,7 +22,12 @@ PROTOCOL = 1
 # Limits are checked on byte counts before any JSON parsing happens.
 MAX_REQUEST = 64 * 1024
 MAX_RESPONSE = 1024 * 1024
+# Seconds a peer has to send its whole request (not each read).
 READ_DEADLINE = 5.0
+# Any one credential value (key, secret, session token) from STS, a credential_process or SSO:
+# real session tokens are a few KiB; a larger one would break every later command in the shell
+# ("Argument list too long"), so it is refused before anything is exported.
+MAX_VALUE = 16 * 1024
 
 # Operations the agent understands; anything else is refused before dispatch.
 OPS = frozenset({"ping", "env", "status", "stop", "console"})
@@ -72,14 +77,23 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
 
 
-def read_line(sock: socket.socket, limit: int) -> bytes:
+def read_line(sock: socket.socket, limit: int, deadline: float | None = None) -> bytes:
     """Read one newline-terminated message, refusing more than ``limit`` bytes.
 
-    The caller sets the socket timeout; a peer that goes quiet raises ``TimeoutError``.
+    Without ``deadline`` the caller's socket timeout bounds each read; with it (a
+    ``time.monotonic()`` value) the whole message must arrive by then, so a peer trickling a
+    byte at a time cannot hold the reader. A peer that goes quiet raises ``TimeoutError``.
     """
     chunks: list[bytes] = []
     size = 0
     while True:
+        if deadline is not None:
+            import time
+
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the peer did not send a whole message in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(65536, limit + 1 - size))
         if not chunk:
             raise ProtocolError("connection closed before a complete message")

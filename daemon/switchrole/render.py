@@ -9,6 +9,8 @@ names on an allow-list, so neither a buggy agent nor a hostile profile name or v
 
 from __future__ import annotations
 
+from .protocol import MAX_VALUE
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every shell call
     from collections.abc import Iterable, Mapping
@@ -69,6 +71,9 @@ def _check(name: str, value: str | None = None) -> None:
         raise RenderError(f"refusing to touch variable {name!r}: not on switchrole's allow-list")
     if value is not None and "\0" in value:
         raise RenderError(f"refusing a value for {name} that contains a NUL byte")
+    if value is not None and len(value) > MAX_VALUE:
+        # The agent caps what it receives; this guards the shell against any agent at all.
+        raise RenderError(f"refusing a value for {name} of {len(value)} bytes (the limit is {MAX_VALUE})")
 
 
 def render(shell: str, assign: Mapping[str, str], unset: Iterable[str] = ()) -> str:

@@ -212,7 +212,7 @@ def _stamp(path: str) -> tuple[int, int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _parse_file(path: str) -> dict[str, Any]:
+def _parse_file(path: str, holds_secrets: bool = False) -> dict[str, Any]:
     import botocore.configloader
     import botocore.exceptions
 
@@ -222,10 +222,10 @@ def _parse_file(path: str) -> dict[str, Any]:
     except botocore.exceptions.ConfigNotFound:
         return {}
     except botocore.exceptions.ConfigParseError:
-        raise ConfigError(protocol.BAD_CONFIG, _describe_parse_error(path)) from None
+        raise ConfigError(protocol.BAD_CONFIG, _describe_parse_error(path, holds_secrets)) from None
 
 
-def _describe_parse_error(path: str) -> str:
+def _describe_parse_error(path: str, holds_secrets: bool) -> str:
     """botocore says only 'Unable to parse'; find the line so the person can fix it."""
     parser = configparser.RawConfigParser()
     try:
@@ -239,7 +239,13 @@ def _describe_parse_error(path: str) -> str:
         lineno, line = exc.errors[0]
         # configparser keeps the offending line as its repr().
         text = str(ast.literal_eval(line)) if line[:1] in "'\"" else line
-        return f"{path} line {lineno}: cannot parse {text.strip()[:60]!r}"
+        key = _setting_name(text)
+        if key:
+            return f"{path} line {lineno}: the {key} setting has no '=' (write it as {key} = VALUE)"
+        if not holds_secrets and _quotable(text):
+            return f"{path} line {lineno}: cannot parse {text.strip()[:60]!r}"
+        # A line of the credentials file, or one that could be a key, is never shown.
+        return f"{path} line {lineno}: cannot parse this line (expected key = value or a [section] header)"
     except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as exc:
         return f"{path} line {exc.lineno}: {exc.message.split(': ', 1)[-1]}"
     except configparser.Error as exc:
@@ -249,6 +255,30 @@ def _describe_parse_error(path: str) -> str:
     return f"{path} could not be parsed"
 
 
+_SETTING = re.compile(r"[a-z][a-z0-9_]{1,63}", re.ASCII)
+
+
+def _setting_name(line: str) -> str | None:
+    """The setting a malformed line starts with, if its first word looks like one (lowercase,
+    underscores: how AWS settings are spelled, and how secrets are not)."""
+    words = line.strip().split(None, 1)
+    if words and _SETTING.fullmatch(words[0]) and ("_" in words[0] or words[0] in ("region", "output")):
+        return words[0]
+    return None
+
+
+_SECRET_LIKE = re.compile(r"[A-Za-z0-9/+=_-]{16,}")
+
+
+def _quotable(line: str) -> bool:
+    """Whether a malformed line of the config file may be shown: never one naming a secret or
+    holding a word that could be one (a pasted key has no spaces and is long)."""
+    lowered = line.lower()
+    if any(word in lowered for word in ("secret", "token", "aws_access_key_id", "password")):
+        return False
+    return not any(_SECRET_LIKE.fullmatch(word) for word in line.split())
+
+
 def load_config(config_file: str, credentials_file: str) -> dict[str, Any]:
     """The merged view botocore's Session.full_config builds: credentials override config."""
     import botocore.configloader
@@ -256,7 +286,7 @@ def load_config(config_file: str, credentials_file: str) -> dict[str, Any]:
     config: dict[str, Any] = botocore.configloader.build_profile_map(_parse_file(config_file))
     profiles: dict[str, dict[str, Any]] = config["profiles"]
     config["config_file_default"] = dict(profiles.get("default", {}))
-    credentials = _parse_file(credentials_file)
+    credentials = _parse_file(credentials_file, holds_secrets=True)
     config["credentials_file_keys"] = {n for n, v in credentials.items() if v.get("aws_access_key_id")}
     for name, values in credentials.items():
         profiles.setdefault(name, {}).update(values)
@@ -451,7 +481,7 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
     endpoints = tuple(
         (service, url)
         for service in ("sts", "sso", "sso-oidc")
-        if (url := _service_url(config, target, service, ctx)) is not None
+        if (url := _service_url(config, name, target, service, ctx)) is not None
     )
     keyed = config.get("credentials_file_keys", set())
     while source is None:
@@ -509,8 +539,8 @@ def resolve(config: dict[str, Any], name: str, ctx: Context) -> Plan:
             )
         current = source_name
     hops.reverse()
-    region = next((profiles[p].get("region") for p in visited if profiles[p].get("region")), None)
-    endpoint = _endpoint(config, target, region, ctx)
+    region = _region(profiles, visited)
+    endpoint = _endpoint(config, name, target, region, ctx)
     return Plan(
         name, source, tuple(hops), region, endpoint, _mfa(profiles, visited), str(target["role_arn"]).strip()
     )
@@ -555,26 +585,72 @@ def _ignores_configured_urls(profile: dict[str, Any], ctx: Context) -> bool:
     return ignore is not None and _truthy(ignore)
 
 
-def _service_url(config: dict[str, Any], profile: dict[str, Any], service: str, ctx: Context) -> str | None:
+def _service_url(
+    config: dict[str, Any], name: str, profile: dict[str, Any], service: str, ctx: Context
+) -> str | None:
     """A service's endpoint in botocore's order: env per-service, env global, [services], profile."""
     if _ignores_configured_urls(profile, ctx):
         return None
     variable = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
-    url = ctx.getenv(variable) or ctx.getenv("AWS_ENDPOINT_URL")
-    if not url:
-        services = config.get("services", {}).get(str(profile.get("services", "")), {})
-        section = services.get(service) if isinstance(services, dict) else None
-        if isinstance(section, dict):
-            url = section.get("endpoint_url")
-    if not url:
-        url = profile.get("endpoint_url")
-    return str(url).strip() if url else None
+    for env_name in (variable, "AWS_ENDPOINT_URL"):
+        url = ctx.getenv(env_name)
+        if url:
+            return _checked_url(url, env_name)
+    services_name = str(profile.get("services", ""))
+    services = config.get("services", {}).get(services_name, {})
+    section = services.get(service) if isinstance(services, dict) else None
+    if isinstance(section, dict) and section.get("endpoint_url"):
+        where = f"profile {name}: [services {services_name}] {service}.endpoint_url"
+        return _checked_url(section["endpoint_url"], where)
+    if profile.get("endpoint_url"):
+        return _checked_url(profile["endpoint_url"], f"profile {name}: endpoint_url")
+    return None
 
 
-def _endpoint(config: dict[str, Any], profile: dict[str, Any], region: str | None, ctx: Context) -> Endpoint:
+def _checked_url(raw: object, where: str) -> str:
+    """An endpoint URL botocore will accept, or a config error naming the setting and value."""
+    import urllib.parse
+
+    url = str(raw).strip()
+    try:
+        parts = urllib.parse.urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(
+            protocol.BAD_CONFIG,
+            f"{where} = {url!r} is not a valid endpoint URL",
+            "write it as https://host[:port] (or http:// for a local endpoint)",
+        )
+    return url
+
+
+REGION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?")
+
+
+def _region(profiles: dict[str, dict[str, Any]], chain: list[str]) -> str | None:
+    """The profile's region, else the first its source profiles set; checked as botocore does."""
+    found = _first(profiles, chain, "region")
+    if found is None:
+        return None
+    name, region = found
+    if not REGION_NAME.fullmatch(region):
+        raise ConfigError(
+            protocol.BAD_CONFIG,
+            f"profile {name}: region = {region!r} is not a valid region name",
+            "use a region code such as us-east-1 or eu-west-1",
+        )
+    return region
+
+
+def _endpoint(
+    config: dict[str, Any], name: str, profile: dict[str, Any], region: str | None, ctx: Context
+) -> Endpoint:
     mode = ctx.getenv("AWS_STS_REGIONAL_ENDPOINTS") or profile.get("sts_regional_endpoints")
     regional = str(mode or "regional").strip().lower() != "legacy"
-    return Endpoint(region, _service_url(config, profile, "sts", ctx), regional)
+    return Endpoint(region, _service_url(config, name, profile, "sts", ctx), regional)
 
 
 def profile_kind(profile: dict[str, Any]) -> str:

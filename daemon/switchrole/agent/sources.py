@@ -19,7 +19,7 @@ import botocore.utils
 
 from .. import protocol
 from .config import EnvironmentSource, ProviderSource, Source, StaticKeys
-from .sts import Credentials, StsError
+from .sts import Credentials, StsError, capped
 
 
 def source_credentials(source: Source, region: str | None) -> Credentials:
@@ -39,6 +39,17 @@ def source_credentials(source: Source, region: str | None) -> Credentials:
             protocol.NO_SOURCE_CREDENTIALS,
             f"could not get credentials for source profile {source.profile!r} ({source.kind}): {exc}",
             "for SSO run `aws sso login --profile " + source.profile + "`" if source.kind == "sso" else "",
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        # botocore's providers let malformed output through as a bare JSONDecodeError/KeyError.
+        what = "credential_process" if source.kind == "process" else source.kind
+        raise StsError(
+            protocol.NO_SOURCE_CREDENTIALS,
+            f"source profile {source.profile!r}: {what} gave output that is not valid credentials "
+            f"JSON ({type(exc).__name__})",
+            'credential_process must print {"Version": 1, "AccessKeyId": ..., "SecretAccessKey": ...}'
+            if source.kind == "process"
+            else "",
         ) from None
 
 
@@ -93,7 +104,7 @@ def _frozen(creds: Any, source: ProviderSource | EnvironmentSource) -> Credentia
     frozen = creds.get_frozen_credentials()
     expiry = getattr(creds, "_expiry_time", None)
     expires = expiry.timestamp() if isinstance(expiry, dt.datetime) else None
-    return Credentials(
+    result = Credentials(
         frozen.access_key,
         frozen.secret_key,
         frozen.token,
@@ -101,3 +112,4 @@ def _frozen(creds: Any, source: ProviderSource | EnvironmentSource) -> Credentia
         issued=time.time(),
         temporary=frozen.token is not None,
     )
+    return capped(result, f"source profile {source.profile!r} ({source.kind})")

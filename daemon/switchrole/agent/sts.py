@@ -139,12 +139,13 @@ class Sts:
         # With MFA-session credentials the call carries MFA context even without a serial here.
         mfa = hop.mfa_serial or ("(MFA session)" if creds.mfa else None)
         response = self._call("AssumeRole", hop.profile, hop.role_arn, endpoint, creds, mfa, params)
-        return _credentials(
+        fresh = _credentials(
             response["Credentials"],
             issued,
             mfa=creds.mfa or mfa_code is not None,
             arn=response.get("AssumedRoleUser", {}).get("Arn"),
         )
+        return capped(fresh, f"STS (AssumeRole of {hop.role_arn} for profile {hop.profile})")
 
     def get_session_token(
         self,
@@ -164,7 +165,8 @@ class Sts:
             params["TokenCode"] = mfa_code
         issued = time.time()
         response = self._call("GetSessionToken", profile, None, endpoint, creds, mfa_serial, params)
-        return _credentials(response["Credentials"], issued, mfa=mfa_code is not None)
+        fresh = _credentials(response["Credentials"], issued, mfa=mfa_code is not None)
+        return capped(fresh, f"STS (GetSessionToken for profile {profile})")
 
     def _call(
         self,
@@ -176,9 +178,16 @@ class Sts:
         mfa_serial: str | None,
         params: dict[str, Any],
     ) -> dict[str, Any]:
-        client = self._client(creds, endpoint)
-        method = client.assume_role if action == "AssumeRole" else client.get_session_token
         where = endpoint.url or f"STS in {endpoint.region or 'us-east-1'}"
+        try:
+            client = self._client(creds, endpoint)
+        except ValueError as exc:  # botocore's InvalidRegionError, or an endpoint it cannot use
+            raise StsError(
+                protocol.BAD_CONFIG,
+                f"profile {profile}: cannot use {where} (region {endpoint.region!r}): {exc}",
+                "check region and endpoint_url in the profile, [services] and AWS_ENDPOINT_URL*",
+            ) from None
+        method = client.assume_role if action == "AssumeRole" else client.get_session_token
         try:
             response: dict[str, Any] = method(**params)
             return response
@@ -251,6 +260,22 @@ def _mfa_line(aws_message: str) -> str:
     if user:
         return f"mfa_serial = arn:{user[1]}:iam::{user[2]}:mfa/{user[3]}"
     return "mfa_serial = arn:aws:iam::<your account id>:mfa/<your device name>"
+
+
+def capped(creds: Credentials, origin: str) -> Credentials:
+    """``creds`` if every value fits in protocol.MAX_VALUE; else refused, naming the origin."""
+    for name, value in (
+        ("access key id", creds.access_key_id),
+        ("secret access key", creds.secret_access_key),
+        ("session token", creds.session_token),
+    ):
+        if value is not None and len(value) > protocol.MAX_VALUE:
+            raise StsError(
+                protocol.STS_ERROR,
+                f"{origin} returned a {name} of {len(value)} bytes, over switchrole's limit of "
+                f"{protocol.MAX_VALUE}; refusing it (a shell holding it could run no command)",
+            )
+    return creds
 
 
 def _credentials(raw: dict[str, Any], issued: float, *, mfa: bool, arn: str | None = None) -> Credentials:

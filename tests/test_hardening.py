@@ -1,0 +1,428 @@
+"""Hardening: the loopback endpoint under attack by another local user, and every way a switch
+could fail open or leak a secret. One section per finding of the red-team review.
+
+Real agent processes on real sockets, real bash/zsh/fish, STS on 127.0.0.1, and a second uid
+(``setpriv`` to nobody) where another user is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import stat
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sts_fake import StsFake
+from support import (
+    ROLE_ARN,
+    SCENARIO_CONFIG,
+    SOURCE_KEY,
+    SWITCHROLE,
+    World,
+    scenario_credentials,
+    shell_argv,
+)
+
+NOBODY = 65534
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+KEY_NOW = "import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)"
+
+# Opens COUNT connections to 127.0.0.1:PORT and holds them HOLD seconds without a byte; says
+# "holding" when all are open, then how many the server had closed by the end.
+FLOOD = r"""
+import json, os, resource, socket, sys, time
+port, count, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+socks, failed = [], 0
+for _ in range(count):
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect(("127.0.0.1", port))
+        socks.append(s)
+    except OSError:
+        failed += 1
+        s.close()
+print("holding", flush=True)
+time.sleep(hold)
+closed = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        if s.recv(1) == b"":
+            closed += 1
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed += 1
+print(json.dumps({"uid": os.getuid(), "connected": len(socks), "failed": failed, "closed": closed}))
+"""
+
+
+def _agent_pid(world: World) -> int:
+    return int(world.status()["pid"])
+
+
+def _start_agent_with_fd_limit(world: World, limit: int) -> int:
+    """Start the agent as `daemon start` does, with soft = hard open-file limit ``limit``."""
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    out = subprocess.run(
+        [SWITCHROLE, "daemon", "start"],
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lower,
+    )
+    assert out.returncode == 0, out.stderr
+    pid = _agent_pid(world)
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    assert line.split()[3:5] == [str(limit), str(limit)], line
+    return pid
+
+
+class Flood:
+    """A flood of idle connections from another process, as ``prefix`` (e.g. setpriv) runs it."""
+
+    def __init__(self, port: int, count: int, hold: float, prefix: list[str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [*(prefix or []), SYSTEM_PYTHON, "-c", FLOOD, str(port), str(count), str(hold)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.strip() == "holding", (line, self.proc.stderr.read() if self.proc.stderr else "")
+
+    def result(self) -> dict[str, Any]:
+        out, err = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, err
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return result
+
+
+def _kill9(pid: int) -> None:
+    """Kill the agent as a crash or the OOM killer would, and wait until it is gone."""
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _agent_log(world: World) -> str:
+    return (world.runtime / "switchrole" / "agent.log").read_text(errors="replace")
+
+
+def _port(url: str) -> int:
+    port = urllib.parse.urlsplit(url).port
+    assert port is not None
+    return port
+
+
+# -- 3. a switch never fails open -------------------------------------------------------------
+
+CAFE_CONFIG = SCENARIO_CONFIG + f"\n[profile prod-café]\nrole_arn = {ROLE_ARN}\nsource_profile = default\n"
+
+
+def test_non_ascii_profile_under_an_ascii_stdout_switches(world: World) -> None:
+    world.write(CAFE_CONFIG)
+    out = world.shell(
+        "bash",
+        'eval "$(switchrole env prod-café)" && printf "RAN %s\\n" "$SWITCHROLE_PROFILE" '
+        "&& aws sts get-caller-identity --query Arn --output text",
+        PYTHONIOENCODING="ascii",
+        LANG="C",
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "RAN prod-café"
+    assert lines[1].startswith("arn:aws:sts::222222222222:assumed-role/TestSwitchRole/")
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_failed_non_ascii_switch_never_runs_the_next_command(world: World, encoding: str) -> None:
+    world.write(CAFE_CONFIG)
+    out = subprocess.run(
+        shell_argv("bash", 'eval "$(switchrole env nope-café)" && echo RAN'),
+        env={**world.env, "PYTHONIOENCODING": encoding, "LANG": "C"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert b"RAN" not in out.stdout
+    assert b"Traceback" not in out.stderr
+    assert b"no profile named 'nope-caf" in out.stderr
+
+
+def test_a_stdout_that_cannot_be_written_fails_without_a_traceback(world: World) -> None:
+    out = world.shell("bash", "switchrole env test >&-; echo rc=$?")
+    assert "Traceback" not in out.stderr
+    assert out.stdout.strip() != "rc=0"
+
+
+# -- 4. traces never show a secret ----------------------------------------------------------
+
+TRACE_SCRIPTS = {
+    "bash": """
+eval "$(switchrole init bash)"
+set -xv
+switchrole use test
+[[ $- == *x* && $- == *v* ]] && echo OPTIONS-KEPT
+SWITCHROLE_GENERATION=0 __switchrole_quiet_until=0
+__switchrole_hook
+{ set +xv; } 2>/dev/null
+echo "REFRESHED $SWITCHROLE_GENERATION"
+env | grep '^AWS_'
+""",
+    "zsh": """
+eval "$(switchrole init zsh)"
+setopt xtrace verbose
+switchrole use test
+[[ -o xtrace && -o verbose ]] && echo OPTIONS-KEPT
+SWITCHROLE_GENERATION=0
+__switchrole_quiet_until=0
+__switchrole_precmd
+{ unsetopt xtrace verbose; } 2>/dev/null
+echo "REFRESHED $SWITCHROLE_GENERATION"
+env | grep '^AWS_'
+""",
+    "fish": """
+switchrole init fish | source
+set -g fish_trace 1
+switchrole use test
+echo OPTIONS-KEPT
+set -gx SWITCHROLE_GENERATION 0
+__switchrole_check
+set -e fish_trace
+echo "REFRESHED $SWITCHROLE_GENERATION"
+env | grep '^AWS_'
+""",
+}
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_use_and_the_hook_refresh_show_no_secret_under_tracing(world: World, shell: str) -> None:
+    out = world.shell(shell, TRACE_SCRIPTS[shell])
+    assert out.returncode == 0, out.stderr
+    assert "OPTIONS-KEPT" in out.stdout
+    refreshed = re.search(r"REFRESHED (\d+)", out.stdout)
+    assert refreshed and refreshed[1] != "0", out.stdout  # the hook ran the client and evaluated
+    env = dict(line.split("=", 1) for line in out.stdout.splitlines() if line.startswith("AWS_"))
+    assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    assert out.stderr.strip(), "nothing was traced at all: the test would prove nothing"
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):
+        assert env[name] not in out.stderr, f"{name} reached the trace"
+
+
+# -- 5. parse errors never quote a secret ---------------------------------------------------
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRET"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (f"aws_secret_access_key {SECRET}", "the aws_secret_access_key setting has no '='"),
+        (SECRET, "cannot parse this line"),
+        (f"aws_session_token{SECRET}", "cannot parse this line"),
+    ],
+)
+def test_a_malformed_credentials_line_is_named_not_quoted(world: World, line: str, expected: str) -> None:
+    world.write(credentials=f"[default]\naws_access_key_id = {SOURCE_KEY}\n{line}\n")
+    out = world.run("env", "test")
+    assert out.returncode != 0 and out.stdout == "false\n"
+    assert f"{world.aws / 'credentials'} line 3: {expected}" in out.stderr, out.stderr
+    status = world.run("status", "--json")
+    assert f"line 3: {expected}" in status.stdout
+    for text in (out.stderr, status.stdout, world.run("status").stdout, world.run("list").stderr):
+        assert SECRET not in text
+        assert SECRET[:12] not in text
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        (SECRET, False),
+        (f"{SOURCE_KEY} {SECRET}", False),
+        ("my token is here", False),
+        ("[profile test", True),
+        ("this line is not a setting", True),
+    ],
+)
+def test_a_malformed_config_line_is_quoted_only_when_it_cannot_be_a_secret(
+    world: World, line: str, shown: bool
+) -> None:
+    world.write(SCENARIO_CONFIG + line + "\n")
+    out = world.run("env", "test")
+    assert out.returncode != 0 and out.stdout == "false\n"
+    assert f"{world.aws / 'config'} line 8: cannot parse" in out.stderr, out.stderr
+    assert (line in out.stderr) is shown, out.stderr
+
+
+# -- 6. size caps on what STS and credential_process return ---------------------------------
+
+
+def test_an_oversized_session_token_from_sts_is_refused(fake_world: World, sts_fake: StsFake) -> None:
+    sts_fake.token_size = 200_000
+    out = fake_world.shell(
+        "bash", 'eval "$(switchrole env test)" && echo RAN; env | grep -c "^AWS_SESSION" || :'
+    )
+    assert "RAN" not in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "0", "something was exported"
+    assert "session token of" in out.stderr and "16384" in out.stderr, out.stderr
+    cp = fake_world.run("credential-process", "test")
+    assert cp.returncode != 0 and cp.stdout == ""
+    assert len(out.stderr) < 1000
+
+
+def test_an_oversized_credential_process_value_is_refused(world: World, tmp_path: Path) -> None:
+    script = tmp_path / "huge.py"
+    script.write_text(
+        "import json; print(json.dumps({'Version': 1, 'AccessKeyId': 'AKIAIOSFODNN7EXAMPLE',"
+        " 'SecretAccessKey': 's', 'SessionToken': 'x' * 100000}))\n"
+    )
+    world.write(
+        "[profile src]\n"
+        f"credential_process = {sys.executable} {script}\n"
+        "[profile viaproc]\nrole_arn = arn:aws:iam::222222222222:role/TestSwitchRole\nsource_profile = src\n"
+    )
+    out = world.run("env", "viaproc")
+    assert out.returncode != 0 and out.stdout == "false\n"
+    assert "source profile 'src' (process) returned a session token of 100000 bytes" in out.stderr
+
+
+def test_render_refuses_an_oversized_value_whatever_the_agent_says() -> None:
+    from switchrole import render
+
+    with pytest.raises(render.RenderError, match="16385 bytes"):
+        render.render("bash", {"AWS_SESSION_TOKEN": "x" * 16385})
+    assert "'" + "x" * 16384 + "'" in render.render("bash", {"AWS_SESSION_TOKEN": "x" * 16384})
+
+
+# -- 7. a squatted fallback runtime dir says how to recover ---------------------------------
+
+
+def test_a_squatted_fallback_dir_says_how_to_recover(world: World) -> None:
+    tmp = world.root / "tmp"
+    tmp.mkdir()
+    tmp.chmod(0o1777)
+    squatted = tmp / f"switchrole-{os.getuid()}"
+    squatted.mkdir(mode=0o700)
+    os.chown(squatted, NOBODY, NOBODY)
+    fallback = {"XDG_RUNTIME_DIR": "", "TMPDIR": str(tmp)}
+    out = world.run("env", "test", **fallback)
+    assert out.returncode != 0 and out.stdout == "false\n"
+    assert f"{squatted} is owned by uid {NOBODY}" in out.stderr
+    assert "set XDG_RUNTIME_DIR to a private directory" in out.stderr and "SWITCHROLE_SOCKET" in out.stderr
+    doctor = world.run("doctor", **fallback)
+    fix = next(line for line in doctor.stdout.splitlines() if "owned by uid" in line)
+    assert fix.startswith("FIX") and "XDG_RUNTIME_DIR" in fix and "SWITCHROLE_SOCKET" in fix
+    # Following the hint works, and the squatter's directory was never touched.
+    private = world.root / "private-run"
+    private.mkdir(mode=0o700)
+    assert world.run("env", "test", XDG_RUNTIME_DIR=str(private), TMPDIR=str(tmp)).returncode == 0
+    assert list(squatted.iterdir()) == [] and squatted.stat().st_uid == NOBODY
+    world.extra_env["XDG_RUNTIME_DIR"] = str(private)  # so the fixture stops that agent
+
+
+# -- 8. daemon install whatever the umask ----------------------------------------------------
+
+
+def test_daemon_install_under_umask_000_writes_private_files(world: World) -> None:
+    config = world.root / "cfg"
+    env = {**world.env, "XDG_CONFIG_HOME": str(config)}
+    for attempt in range(2):  # a fresh install, then one over an existing unit file
+        out = subprocess.run(
+            shell_argv("bash", f"umask 000; exec {SWITCHROLE} daemon install"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        unit = config / "systemd" / "user" / "switchrole.service"
+        assert stat.S_IMODE(unit.stat().st_mode) == 0o600, attempt
+        assert "ExecStart=" in unit.read_text()
+        for directory in (config, config / "systemd", config / "systemd" / "user"):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+        unit.chmod(0o644)
+    assert [p.name for p in unit.parent.iterdir()] == ["switchrole.service"]
+
+
+def test_daemon_install_leaves_existing_directories_alone(world: World) -> None:
+    config = world.root / "cfg"
+    config.mkdir(mode=0o755)
+    config.chmod(0o755)
+    out = subprocess.run(
+        shell_argv("bash", f"umask 000; exec {SWITCHROLE} daemon install"),
+        env={**world.env, "XDG_CONFIG_HOME": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE(config.stat().st_mode) == 0o755
+    assert stat.S_IMODE((config / "systemd").stat().st_mode) == 0o700
+
+
+# -- 9. smaller findings --------------------------------------------------------------------
+
+
+def test_credential_process_output_that_is_not_json_names_the_profile(world: World, tmp_path: Path) -> None:
+    world.write(
+        "[profile src]\ncredential_process = echo this is not json\n"
+        "[profile viaproc]\nrole_arn = arn:aws:iam::222222222222:role/TestSwitchRole\nsource_profile = src\n"
+    )
+    out = world.run("env", "viaproc")
+    assert out.returncode != 0 and out.stdout == "false\n"
+    assert "internal error" not in out.stderr
+    assert (
+        "source profile 'src': credential_process gave output that is not valid credentials JSON"
+        in out.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("config_extra", "env", "expected"),
+    [
+        ("region = us east 1\n", {}, "profile test: region = 'us east 1' is not a valid region name"),
+        (
+            "endpoint_url = not a url\n",
+            {"AWS_ENDPOINT_URL_STS": ""},
+            "profile test: endpoint_url = 'not a url'",
+        ),
+        ("", {"AWS_ENDPOINT_URL_STS": "ftp://127.0.0.1:1"}, "AWS_ENDPOINT_URL_STS = 'ftp://127.0.0.1:1'"),
+        ("", {"AWS_ENDPOINT_URL_STS": "http://127.0.0.1:port"}, "is not a valid endpoint URL"),
+    ],
+)
+def test_a_bad_region_or_endpoint_names_profile_setting_and_value(
+    world: World, config_extra: str, env: dict[str, str], expected: str
+) -> None:
+    world.write(SCENARIO_CONFIG + config_extra, scenario_credentials())
+    out = world.run("env", "test", **env)
+    assert out.returncode != 0 and out.stdout == "false\n"
+    assert expected in out.stderr, out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
