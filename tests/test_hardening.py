@@ -7,14 +7,17 @@ Real agent processes on real sockets, real bash/zsh/fish, STS on 127.0.0.1, and 
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
 import resource
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -22,15 +25,20 @@ from typing import Any
 
 import pytest
 
+import switchrole
+from federation_fake import FederationFake
 from sts_fake import StsFake
 from support import (
     ROLE_ARN,
     SCENARIO_CONFIG,
     SOURCE_KEY,
     SWITCHROLE,
+    LiveBash,
     World,
+    http_get,
     scenario_credentials,
     shell_argv,
+    switch_endpoint,
 )
 
 NOBODY = 65534
@@ -140,6 +148,342 @@ def _port(url: str) -> int:
     port = urllib.parse.urlsplit(url).port
     assert port is not None
     return port
+
+
+# -- 1. the endpoint under a connection flood ------------------------------------------------
+
+
+def _endpoint_shell(world: World, live_bash: list[LiveBash], fd_limit: int) -> tuple[int, LiveBash, str, str]:
+    """An agent at soft = hard fd limit ``fd_limit`` and a live bash in endpoint mode:
+    (agent pid, shell, URL, token)."""
+    pid = _start_agent_with_fd_limit(world, fd_limit)
+    shell = LiveBash(world)
+    live_bash.append(shell)
+    url, token = switch_endpoint(shell)
+    return pid, shell, url, token
+
+
+def _assert_served(world: World, shell: LiveBash, url: str, token: str) -> None:
+    """The rightful user is served: a plain GET, a boto3 process of the shell, `switchrole env`."""
+    status, body = http_get(url, token)
+    assert status == 200, body
+    out = shell.run(f'"{sys.executable}" -c "{KEY_NOW}" 2>&1')
+    assert out.strip().startswith("ASIA"), out
+    assert world.run("env", "test").returncode == 0
+
+
+def test_endpoint_flood_from_another_uid_is_dropped_and_the_owner_keeps_being_served(
+    world: World, live_bash: list[LiveBash]
+) -> None:
+    pid, shell, url, token = _endpoint_shell(world, live_bash, 1024)
+    flood = Flood(_port(url), 1100, hold=3.0, prefix=AS_NOBODY)
+    # While another user holds 1,100 connections open, the rightful SDK and shells are served.
+    assert _fd_count(pid) < 200, "another user's connections are held by the agent"
+    _assert_served(world, shell, url, token)
+    result = flood.result()
+    assert result["uid"] == NOBODY
+    assert result["connected"] >= 1000, result
+    assert result["closed"] == result["connected"], "a foreign uid's connection was kept open"
+
+    assert _agent_pid(world) == pid
+    assert "refused connections from uid 65534" in _agent_log(world)
+    assert _agent_log(world).count("uid 65534") == 1, "the flood flooded the log too"
+
+
+def test_endpoint_flood_from_our_own_uid_cannot_lock_out_the_sdk(
+    world: World, live_bash: list[LiveBash]
+) -> None:
+    pid, shell, url, token = _endpoint_shell(world, live_bash, 1024)
+    flood = Flood(_port(url), 1100, hold=4.0)
+    # Idle connections are capped, the oldest dropped for newcomers: never near the fd limit.
+    assert _fd_count(pid) < 400
+    _assert_served(world, shell, url, token)
+    result = flood.result()
+    assert result["connected"] >= 1000, result
+    assert result["closed"] >= result["connected"] - 128, result
+
+    assert _agent_pid(world) == pid
+    status, _ = http_get(url, token)
+    assert status == 200
+    assert "Traceback" not in _agent_log(world)
+
+
+def test_agent_at_its_real_fd_limit_pauses_accepting_and_recovers(
+    world: World, live_bash: list[LiveBash]
+) -> None:
+    """Out of descriptors on both sockets at once: the agent waits, serves again, keeps its
+    sessions, and its refresher lives on."""
+    pid, _shell, url, token = _endpoint_shell(world, live_bash, 96)
+    held = world.status()["sessions"][0]["expiration"]
+
+    sock_path = str(world.runtime / "switchrole" / "agent.sock")
+    unix_flood = []
+    for _ in range(150):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(2)
+        try:
+            s.connect(sock_path)
+        except OSError:
+            s.close()
+            break
+        unix_flood.append(s)
+    tcp = Flood(_port(url), 150, hold=2.0)
+    assert tcp.result()["connected"] > 0
+    for s in unix_flood:
+        s.close()
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and world.run("env", "test").returncode != 0:
+        time.sleep(0.5)
+    assert world.run("env", "test").returncode == 0
+    assert http_get(url, token)[0] == 200
+    assert _agent_pid(world) == pid
+    status = world.status()
+    assert status["sessions"][0]["expiration"] == held
+    log = _agent_log(world)
+    assert "pausing" in log, log[-2000:]
+    assert "Traceback" not in log and "refresh pass failed" not in log
+
+
+def _raw_request(port: int, request: bytes, timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def _status_of(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    ("host", "served"),
+    [
+        ("127.0.0.1:{port}", True),
+        ("localhost:{port}", True),
+        ("[::1]:{port}", True),
+        ("LOCALHOST", True),
+        ("evil.example:{port}", False),
+        ("127.0.0.1.evil.example:{port}", False),
+        ("127.0.0.1:1", False),
+    ],
+)
+def test_endpoint_answers_only_loopback_host_names(
+    world: World, live_bash: list[LiveBash], host: str, served: bool
+) -> None:
+    shell = LiveBash(world)
+    live_bash.append(shell)
+    url, token = switch_endpoint(shell)
+    port = _port(url)
+    request = (
+        f"GET /credentials HTTP/1.1\r\nHost: {host.format(port=port)}\r\nAuthorization: {token}\r\n\r\n"
+    ).encode()
+    reply = _raw_request(port, request)
+    if served:
+        assert _status_of(reply) == 200, reply[:200]
+        assert b'"AccessKeyId"' in reply
+    else:
+        assert _status_of(reply) == 421, reply[:200]
+        assert b"ASIA" not in reply
+
+
+def test_endpoint_refuses_malformed_and_smuggled_requests(world: World, live_bash: list[LiveBash]) -> None:
+    shell = LiveBash(world)
+    live_bash.append(shell)
+    url, token = switch_endpoint(shell)
+    port = _port(url)
+    host = f"Host: 127.0.0.1:{port}\r\n"
+    auth = f"Authorization: {token}\r\n"
+    cases = {
+        f"POST /credentials HTTP/1.1\r\n{host}{auth}\r\n": 405,
+        f"GET /other HTTP/1.1\r\n{host}{auth}\r\n": 404,
+        f"GET /credentials HTTP/1.1\r\n{host}{host}{auth}\r\n": 400,
+        f"GET /credentials HTTP/1.1\r\n{host}{auth}{auth}\r\n": 400,
+        "NONSENSE\r\n\r\n": 400,
+    }
+    for request, expected in cases.items():
+        reply = _raw_request(port, request.encode())
+        assert _status_of(reply) == expected, (request, reply[:200])
+        assert b"ASIA" not in reply
+    # A request head over the size cap is dropped unanswered.
+    assert _raw_request(port, b"GET /credentials HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n") == b""
+
+
+def _trickle(connect: Any, payload: bytes) -> float:
+    """Send payload a byte every 0.4 s; seconds until the server hung up."""
+    started = time.monotonic()
+    with connect() as s:
+        s.settimeout(1)
+        for byte in payload:
+            try:
+                s.sendall(bytes([byte]))
+                if s.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if time.monotonic() - started > 30:
+                break
+    return time.monotonic() - started
+
+
+def test_a_trickling_client_is_cut_off_by_a_per_request_deadline(
+    world: World, live_bash: list[LiveBash]
+) -> None:
+    shell = LiveBash(world)
+    live_bash.append(shell)
+    url, _token = switch_endpoint(shell)
+    sock_path = str(world.runtime / "switchrole" / "agent.sock")
+
+    def unix() -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock_path)
+        return s
+
+    results: dict[str, float] = {}
+    slow = b'{"v": 1, "op": "ping"' + b" " * 200
+    threads = [
+        threading.Thread(target=lambda: results.__setitem__("unix", _trickle(unix, slow))),
+        threading.Thread(
+            target=lambda: results.__setitem__(
+                "tcp",
+                _trickle(lambda: socket.create_connection(("127.0.0.1", _port(url))), b"GET /" + b"a" * 200),
+            )
+        ),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Each read got a fresh timeout before: a byte every 0.4 s held the connection for ever.
+    assert 4 <= results["unix"] <= 9, results
+    assert 4 <= results["tcp"] <= 9, results
+
+
+# -- 1b. the endpoint's port outlives the agent ----------------------------------------------
+
+
+def test_a_restarted_agent_serves_on_the_recorded_port(world: World, live_bash: list[LiveBash]) -> None:
+    shell = LiveBash(world)
+    live_bash.append(shell)
+    url, _token = switch_endpoint(shell)
+    port_file = world.runtime / "switchrole" / "endpoint.port"
+    assert port_file.read_text().strip() == str(_port(url))
+    assert stat.S_IMODE(port_file.stat().st_mode) == 0o600
+
+    old = _agent_pid(world)
+    _kill9(old)
+    assert world.run("daemon", "start").returncode == 0
+    new = _agent_pid(world)
+    assert new != old
+    # The new agent claimed the port at start, before any endpoint request: nobody else can.
+    with pytest.raises(OSError):
+        squatter = socket.socket()
+        try:
+            squatter.bind(("127.0.0.1", _port(url)))
+        finally:
+            squatter.close()
+    status, _ = http_get(url, None)
+    assert status == 401  # answered by switchrole's endpoint, not by a squatter
+
+
+def test_a_taken_port_is_reported_and_replaced(world: World, live_bash: list[LiveBash]) -> None:
+    shell = LiveBash(world)
+    live_bash.append(shell)
+    url, _ = switch_endpoint(shell)
+    _kill9(_agent_pid(world))
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", _port(url)))
+    squatter.listen(1)
+    try:
+        assert world.run("daemon", "start").returncode == 0
+        new_url, _ = switch_endpoint(shell)
+        assert _port(new_url) != _port(url)
+        assert f"endpoint port {_port(url)} is taken" in _agent_log(world)
+        port_file = world.runtime / "switchrole" / "endpoint.port"
+        assert port_file.read_text().strip() == str(_port(new_url))
+    finally:
+        squatter.close()
+
+
+def test_daemon_stop_warns_endpoint_users_and_an_idle_exit_forgets_the_port(
+    world: World, live_bash: list[LiveBash]
+) -> None:
+    shell = LiveBash(world)
+    live_bash.append(shell)
+    switch_endpoint(shell)
+    out = world.run("daemon", "stop")
+    assert out.returncode == 0
+    assert "1 shell(s) use the loopback endpoint" in out.stderr
+    assert (world.runtime / "switchrole" / "endpoint.port").exists()
+    # With no endpoint shell left, an agent that stops gives the port up.
+    shell.exit()
+    assert world.run("daemon", "start").returncode == 0
+    assert world.run("daemon", "stop").returncode == 0
+    assert not (world.runtime / "switchrole" / "endpoint.port").exists()
+
+
+# -- 2. console: the sign-in token never on a command line -----------------------------------
+
+BROWSER = """#!/bin/sh
+printf '%s\\n' "$@" > "{record}.argv"
+page=${{1#file://}}
+cat "$page" > "{record}.page"
+stat -c %a "$page" > "{record}.mode"
+"""
+
+
+def test_console_hands_the_browser_a_private_page_not_the_token(
+    world: World, federation: FederationFake, tmp_path: Path
+) -> None:
+    record = tmp_path / "browser"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(BROWSER.format(record=record))
+    browser.chmod(0o700)
+    out = world.run("console", "test", BROWSER=str(browser), SWITCHROLE_FEDERATION_ENDPOINT=federation.url)
+    assert out.returncode == 0, out.stderr
+    assert "opened the console for test" in out.stdout
+    token = federation.issued[-1]
+
+    argv = Path(f"{record}.argv").read_text()
+    assert token not in argv and "SigninToken" not in argv and "federation" not in argv
+    (page_url,) = argv.split()
+    page = Path(page_url.removeprefix("file://"))
+    assert page.parent == world.runtime / "switchrole" / "console"
+    assert Path(f"{record}.mode").read_text().strip() == "600"
+    assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+    target = re.search(r'content="0;url=([^"]+)"', Path(f"{record}.page").read_text())
+    assert target is not None
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(html.unescape(target[1])).query))
+    assert query["SigninToken"] == token and query["Action"] == "login"
+    # Nothing else of the token is left around the browser's start, and the page goes when the
+    # agent does (else after a minute).
+    assert world.run("daemon", "stop").returncode == 0
+    assert not page.exists()
+
+
+def test_console_pages_are_removed_after_their_time(tmp_path: Path) -> None:
+    from switchrole.agent.console_page import ConsolePages
+
+    leftover = tmp_path / "console" / "signin-old.html"
+    leftover.parent.mkdir(mode=0o700)
+    leftover.write_text("from an agent that died")
+    pages = ConsolePages(str(tmp_path), ttl=0.3)
+    assert not leftover.exists(), "a page left by a dead agent survived the next start"
+    path = Path(pages.write('https://signin.aws.amazon.com/federation?Action=login&SigninToken=abc<>"'))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert (
+        "SigninToken=abc&lt;&gt;&quot;" in text and "<>" not in text.split("<body>")[1].split("continue")[0]
+    )
+    deadline = time.monotonic() + 5
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists()
 
 
 # -- 3. a switch never fails open -------------------------------------------------------------
@@ -389,6 +733,22 @@ def test_daemon_install_leaves_existing_directories_alone(world: World) -> None:
 
 
 # -- 9. smaller findings --------------------------------------------------------------------
+
+
+def test_version_skew_is_logged_with_both_versions(world: World) -> None:
+    assert world.run("env", "test").returncode == 0
+    pid = _agent_pid(world)
+    request = {"v": 1, "client": "0.0.1-old", "op": "ping"}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(world.runtime / "switchrole" / "agent.sock"))
+        s.sendall(json.dumps(request).encode() + b"\n")
+        reply = s.makefile("rb").readline()
+    assert json.loads(reply)["error"]["code"] == "version_skew"
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = _agent_log(world)
+    assert f"client 0.0.1-old asked agent {switchrole.__version__}" in log
 
 
 def test_credential_process_output_that_is_not_json_names_the_profile(world: World, tmp_path: Path) -> None:

@@ -247,15 +247,18 @@ def cmd_console(args: list[str]) -> int:
     destination = _take(args, "--destination")
     if len(args) != 1 or args[0].startswith("-"):
         raise UsageError("usage: switchrole console PROFILE [--url] [--destination URL]")
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {} if print_url else {"deliver": "page"}
     if destination:
         fields["destination"] = destination
     result = client.request("console", args[0], os.getppid(), **fields)
     url = result["url"]
-    if not print_url:
+    page = result.get("page")
+    if not print_url and isinstance(page, str) and page:
         import webbrowser
 
-        if webbrowser.open(url):
+        # The browser gets the path of a private page that redirects to the sign-in URL: the
+        # URL's token would be on its command line, which every local user can read.
+        if webbrowser.open("file://" + page):
             print(f"opened the console for {args[0]} in your browser")
             return 0
         _err("no browser found; here is the sign-in URL (valid for 15 minutes)")
@@ -350,6 +353,13 @@ def cmd_daemon(args: list[str]) -> int:
         return 0
     _wait_exit(int(info["pid"]))
     print(f"agent stopped (pid {info['pid']})")
+    users = info.get("endpoint_shells")
+    if isinstance(users, int) and users > 0:
+        _err(
+            f"{users} shell(s) use the loopback endpoint: their processes get no credentials until "
+            "an agent runs again",
+            "`switchrole daemon start` starts one now, on the same port",
+        )
     return 0
 
 

@@ -2,29 +2,60 @@
 
 ``switchrole env PROFILE --endpoint`` exports AWS_CONTAINER_CREDENTIALS_FULL_URI pointing
 here and a token unique to that shell. Every SDK's container provider then asks this endpoint
-whenever its credentials near expiry, and gets the agent's fresh session. The server binds
-127.0.0.1 only; a request without the right token gets 401/403 (tokens are compared in
-constant time), and a shell's token stops working when that shell exits.
+whenever its credentials near expiry, and gets the agent's fresh session.
+
+Any local user can connect to 127.0.0.1, so the endpoint is built to be attacked:
+
+- a connection from another uid is dropped before a byte is read (``peers.tcp_peer_uid``);
+- at most ``MAX_CONNECTIONS`` are held at once; when full, the oldest one that has not finished
+  sending its request is dropped for the newcomer, so idle connections cannot lock SDKs out;
+- a request head must arrive whole, within ``MAX_HEAD`` bytes, in ``REQUEST_DEADLINE`` seconds;
+- only ``Host`` values naming loopback are answered (a browser after DNS rebinding sends its
+  own name), and only ``GET /credentials`` with the right token (constant-time compared);
+- out of file descriptors, the event loop pauses accepting and retries (asyncio's own backoff);
+  nothing here can end the agent.
+
+It runs one asyncio loop in its own thread; fetching credentials (which may call STS) runs on
+a small thread pool. The port is recorded in the runtime dir and bound again by a restarted
+agent, so the URL that running processes hold stays ours.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import errno
 import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
+from .peers import tcp_peer_uid
 from .shells import ShellRef
 from .sts import Credentials
 
 log = logging.getLogger("switchrole.agent")
+_T = TypeVar("_T")
 
 MAX_GRANTS = 1024
+MAX_CONNECTIONS = 128
+MAX_HEAD = 8192
+REQUEST_DEADLINE = 5.0
+ANSWER_DEADLINE = 30.0
+WORKERS = 16
+REBIND_PATIENCE = 2.0
+PATH = "/credentials"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+REASONS |= {405: "Method Not Allowed", 421: "Misdirected Request", 503: "Service Unavailable"}
 
 
 @dataclass
@@ -35,32 +66,142 @@ class Grant:
     credentials: Callable[[], Credentials]
 
 
+class _Connection:
+    """One accepted connection: answering once its request head is in."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.answering = False
+
+
 class Endpoint:
-    def __init__(self, rfc3339: Callable[[float], str]) -> None:
+    def __init__(
+        self,
+        rfc3339: Callable[[float], str],
+        port_file: str | None = None,
+        peer_uid: Callable[[socket.socket], int | None] = tcp_peer_uid,
+    ) -> None:
         self._rfc3339 = rfc3339
+        self._port_file = port_file
+        self._peer_uid = peer_uid
         self._lock = threading.Lock()
         self._grants: dict[str, Grant] = {}  # keyed by sha256(token): lookups never compare secrets
         self._by_shell: dict[tuple[int, float, str], str] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._server: asyncio.AbstractServer | None = None
+        self._port = 0
+        self._connections: dict[_Connection, None] = {}  # insertion-ordered: oldest first
+        self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="endpoint-fetch")
+        self._refused_uids: dict[int, float] = {}
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/credentials"
+        return f"http://127.0.0.1:{self._port}{PATH}"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def recorded_port(self) -> int | None:
+        """The port a previous agent served on, if it left one."""
+        if self._port_file is None:
+            return None
+        try:
+            with open(self._port_file, encoding="ascii") as f:
+                port = int(f.read(16).strip())
+        except (OSError, ValueError):
+            return None
+        return port if 1024 <= port <= 65535 else None
 
     def start(self) -> None:
         with self._lock:
-            if self._server is not None:
+            if self._loop is not None:
                 return
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-            server.daemon_threads = True
-            self._server = server
-        threading.Thread(target=server.serve_forever, name="endpoint", daemon=True).start()
+            if self._closed:
+                raise OSError(errno.ESHUTDOWN, "the agent is stopping")
+            sock = self._bind()
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            self._port = sock.getsockname()[1]
+        self._record_port()
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(loop, sock, ready), name="endpoint", daemon=True).start()
+        ready.wait(10)
+
+    def _bind(self) -> socket.socket:
+        recorded = self.recorded_port()
+        if recorded is not None:
+            # The agent before us may still be closing it (an upgrade): give it a moment.
+            deadline = time.monotonic() + REBIND_PATIENCE
+            while True:
+                try:
+                    return _listen(recorded)
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                        log.warning(
+                            "endpoint port %d is taken (%s); serving on a new port: processes "
+                            "started with the old URL must be restarted",
+                            recorded,
+                            exc.strerror,
+                        )
+                        break
+                    time.sleep(0.05)
+        return _listen(0)
+
+    def _record_port(self) -> None:
+        if self._port_file is None:
+            return
+        tmp = f"{self._port_file}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(f"{self._port}\n")
+            os.replace(tmp, self._port_file)
+        except OSError as exc:
+            log.warning("cannot record the endpoint port: %s", exc.strerror)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def forget_port(self) -> None:
+        """Nobody holds a token any more: a later agent need not claim this port."""
+        if self._port_file is not None:
+            try:
+                os.unlink(self._port_file)
+            except OSError:
+                pass
+
+    def _run(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.set_exception_handler(_log_loop_error)
+        self._server = loop.run_until_complete(asyncio.start_server(self._serve, sock=sock, limit=MAX_HEAD))
+        ready.set()
+        loop.run_forever()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        """Close the listening socket now (a successor may be about to bind the port)."""
+        with self._lock:
+            loop, self._loop = self._loop, None
+            self._closed = True
+        if loop is None or not loop.is_running():
+            return
+        closed = threading.Event()
+
+        def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            for conn in list(self._connections):
+                self._drop(conn)
+            loop.stop()
+            closed.set()
+
+        loop.call_soon_threadsafe(close)
+        closed.wait(2.0)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- tokens ------------------------------------------------------------------------------
 
     def grant(self, shell: ShellRef, profile: str, credentials: Callable[[], Credentials]) -> str:
         """The token for this shell and profile (the same one when asked again)."""
@@ -89,6 +230,7 @@ class Endpoint:
                 self._by_shell.pop((grant.shell.pid, grant.shell.started, grant.profile), None)
 
     def active(self) -> int:
+        """How many live shells hold a token."""
         with self._lock:
             self._prune()
             return len(self._grants)
@@ -116,40 +258,148 @@ class Endpoint:
             }
         ).encode()
 
+    # -- connections -------------------------------------------------------------------------
 
-def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "switchrole"
-        sys_version = ""
+    def _admit(self, writer: asyncio.StreamWriter) -> _Connection | None:
+        sock = writer.get_extra_info("socket")
+        try:
+            uid = self._peer_uid(sock) if sock is not None else None
+        except OSError:
+            uid = None
+        if uid is not None and uid != os.getuid():
+            self._note_refused(uid)
+            return None
+        if len(self._connections) >= MAX_CONNECTIONS:
+            # Full: make room by dropping the oldest connection still sending its request.
+            victim = next((c for c in self._connections if not c.answering), None)
+            if victim is None:
+                return None
+            self._drop(victim)
+        conn = _Connection(writer)
+        self._connections[conn] = None
+        return conn
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # request lines carry nothing useful and logs must stay free of tokens
+    def _note_refused(self, uid: int) -> None:
+        # One line per foreign uid a minute: a flood must not flood the log too.
+        now = time.monotonic()
+        if now - self._refused_uids.get(uid, -60.0) >= 60.0:
+            self._refused_uids[uid] = now
+            log.warning("endpoint: refused connections from uid %d", uid)
 
-        def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+    def _drop(self, conn: _Connection) -> None:
+        self._connections.pop(conn, None)
+        conn.writer.transport.abort()
 
-        def do_GET(self) -> None:
-            token = self.headers.get("Authorization", "")
-            if not token:
-                self._send(401, b'{"message":"missing authorization token"}')
-                return
-            grant = endpoint.lookup(token)
-            if grant is None:
-                self._send(403, b'{"message":"invalid or expired authorization token"}')
-                return
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = self._admit(writer)
+        if conn is None:
+            writer.transport.abort()
+            return
+        try:
             try:
-                creds = grant.credentials()
-            except Exception as exc:  # an STS failure must not kill the endpoint
-                message = getattr(exc, "message", type(exc).__name__)
-                self._send(
-                    503, json.dumps({"message": f"cannot refresh {grant.profile}: {message}"}).encode()
-                )
-                return
-            self._send(200, endpoint.body(creds))
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_DEADLINE)
+            except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                return  # silent, too slow, too long or gone: nothing is answered
+            conn.answering = True
+            status, body = await self._answer(head)
+            reply = (
+                f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "Cache-Control: no-store\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode("ascii") + body
+            writer.write(reply)
+            await asyncio.wait_for(writer.drain(), REQUEST_DEADLINE)
+        except (asyncio.TimeoutError, OSError):
+            pass
+        finally:
+            self._connections.pop(conn, None)
+            writer.close()
 
-    return Handler
+    async def _answer(self, head: bytes) -> tuple[int, bytes]:
+        request = _parse_head(head)
+        if request is None:
+            return 400, b'{"message":"malformed request"}'
+        method, target, headers = request
+        if not _loopback_host(headers.get("host"), self._port):
+            return 421, b'{"message":"this endpoint answers only for 127.0.0.1"}'
+        if method != "GET":
+            return 405, b'{"message":"only GET is served"}'
+        if target.split("?", 1)[0] != PATH:
+            return 404, b'{"message":"not found"}'
+        token = headers.get("authorization", "")
+        if not token:
+            return 401, b'{"message":"missing authorization token"}'
+        grant = await self._in_pool(self.lookup, token)
+        if grant is None:
+            return 403, b'{"message":"invalid or expired authorization token"}'
+        try:
+            creds = await asyncio.wait_for(self._in_pool(grant.credentials), ANSWER_DEADLINE)
+        except asyncio.TimeoutError:
+            message = f"cannot refresh {grant.profile}: STS did not answer"
+            return 503, json.dumps({"message": message}).encode()
+        except Exception as exc:  # an STS failure must not kill the endpoint
+            message = getattr(exc, "message", type(exc).__name__)
+            return 503, json.dumps({"message": f"cannot refresh {grant.profile}: {message}"}).encode()
+        return 200, self.body(creds)
+
+    async def _in_pool(self, fn: Callable[..., _T], *args: object) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # Re-binding the recorded port right after a restart meets its TIME_WAIT connections.
+        # (On Linux this never lets two sockets listen on one port.)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
+    try:
+        lines = head.decode("latin-1").split("\r\n")
+    except UnicodeDecodeError:
+        return None
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        return None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return None
+        name = name.lower()
+        if name in headers and name in ("host", "authorization"):
+            return None  # two Hosts or two tokens: a smuggling attempt, not an SDK
+        headers[name] = value.strip()
+    return parts[0], parts[1], headers
+
+
+def _loopback_host(host: str | None, port: int) -> bool:
+    if host is None:
+        return True  # HTTP/1.0 clients may omit it; browsers, which rebinding fools, never do
+    name, given = host, ""
+    if ":" in host and not host.endswith("]"):
+        name, _, given = host.rpartition(":")
+    if given and given != str(port):
+        return False
+    return name.lower() in LOOPBACK_NAMES
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+        log.warning("endpoint: out of file descriptors (%s); pausing accept", exc.strerror)
+        return
+    log.error("endpoint: %s (%s)", context.get("message"), type(exc).__name__ if exc else "no exception")

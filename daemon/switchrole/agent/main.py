@@ -23,6 +23,9 @@ from .watch import Watcher
 
 log = logging.getLogger("switchrole.agent")
 
+# At exit, how long requests in flight may take to get their answers out.
+DRAIN_TIMEOUT = 5.0
+
 
 def _answering(path: str) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -77,7 +80,13 @@ def run(ready_fd: int | None) -> int:
 
     server: Server
     idle = float(os.environ.get("SWITCHROLE_IDLE_TIMEOUT") or 1800)
-    agent = Agent(sock_path, directory, stop=lambda: server.stop(), idle_timeout=idle)
+
+    def shutdown() -> None:
+        # The endpoint's port first: a successor started by the next client binds it again.
+        agent.endpoint.stop()
+        server.stop()
+
+    agent = Agent(sock_path, directory, stop=shutdown, idle_timeout=idle)
     server = Server(sock_path, agent.handle)
     try:
         server.bind()
@@ -89,7 +98,7 @@ def run(ready_fd: int | None) -> int:
             os.close(lock_fd)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        server.stop()
+        shutdown()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -97,6 +106,13 @@ def run(ready_fd: int | None) -> int:
 
     threading.Thread(target=_warm_up, daemon=True).start()
     agent.refresher.start()
+    if agent.endpoint.recorded_port() is not None:
+        # Shells of a previous agent may still hold the endpoint's URL: claim its port at once,
+        # so the gap in which another user could bind it is only as long as the restart.
+        try:
+            agent.endpoint.start()
+        except OSError as exc:
+            log.warning("cannot start the loopback endpoint: %s", exc.strerror)
 
     def socket_lost() -> None:
         if not server.still_ours():
@@ -114,8 +130,13 @@ def run(ready_fd: int | None) -> int:
     try:
         server.serve_forever()
     finally:
+        server.drain(DRAIN_TIMEOUT)
         watcher.stop()
         agent.refresher.stop()
+        if agent.endpoint.active() == 0:
+            agent.endpoint.forget_port()
+        agent.endpoint.stop()
+        agent.pages.clear()
         agent.states.clear()
         server.close()
         log.info("stopped")

@@ -6,6 +6,9 @@ Failures are retried with capped exponential backoff and jitter. A session nobod
 more is not renewed: it is forgotten when its credentials expire. Sleeps are capped so that a
 suspend/resume (during which the monotonic clock stands still) is noticed by re-reading wall time.
 When nothing is held for ``idle_timeout`` seconds, ``on_idle`` is called.
+
+Nothing ends this thread but ``stop``: a renewal or a process check that fails (out of file
+descriptors under a flood, a bug) is logged and retried later; the other sessions go on.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from .sts import StsError
 log = logging.getLogger("switchrole.agent")
 
 MAX_SLEEP = 300.0
+# After an unexpected failure of a whole pass: look again this much later.
+ERROR_PAUSE = 5.0
 
 
 class Refresher:
@@ -62,7 +67,11 @@ class Refresher:
             with self._cond:
                 if self._stopped:
                     return
-            next_wake = self.tick()
+            try:
+                next_wake = self.tick()
+            except Exception as exc:  # the refresher must outlive any one failure
+                log.error("refresh pass failed (%s); trying again shortly", type(exc).__name__)
+                next_wake = self.clock() + ERROR_PAUSE
             with self._cond:
                 if self._stopped:
                     return
@@ -75,33 +84,42 @@ class Refresher:
         next_wake = now + MAX_SLEEP
         sessions = self.store.all()
         for session in sessions:
-            if not session.live_shells():
-                if session.creds is None or session.expiration <= now:
-                    self.store.drop(session.key)
-                    self.states.remove(session)
-                    log.info(
-                        "forgot session for %s (no shell uses it, credentials expired)",
-                        session.profile,
-                    )
-                else:
-                    next_wake = min(next_wake, session.expiration)
-                continue
-            if session.fetch is None or session.creds is None:
-                continue
-            lead = refresh_lead(session.creds.lifetime)
-            due = max(session.refresh_at() - lead, session.retry_at)
-            if now >= due:
-                self._renew(session, lead)
-                due = max(session.refresh_at() - lead, session.retry_at)
-            next_wake = min(next_wake, due)
-        if sessions or self.holds_more():
+            try:
+                next_wake = min(next_wake, self._visit(session, now))
+            except Exception as exc:  # one session's trouble must not stop the others' renewals
+                log.error("refresh of %s failed unexpectedly (%s)", session.profile, type(exc).__name__)
+                next_wake = min(next_wake, now + ERROR_PAUSE)
+        if sessions:
             self._idle_since = now
+        elif self.holds_more():
+            # Held for someone (an endpoint shell) with no session: look again, so the idle
+            # time starts soon after they are gone.
+            self._idle_since = now
+            next_wake = min(next_wake, now + min(MAX_SLEEP, self.idle_timeout))
         elif now - self._idle_since >= self.idle_timeout:
             log.info("nothing held for %.0f s; exiting", self.idle_timeout)
             self.on_idle()
         else:
             next_wake = min(next_wake, self._idle_since + self.idle_timeout)
         return next_wake
+
+    def _visit(self, session: Session, now: float) -> float:
+        """Renew ``session`` if due, or forget it if abandoned; return when it next needs a look."""
+        if not session.live_shells():
+            if session.creds is None or session.expiration <= now:
+                self.store.drop(session.key)
+                self.states.remove(session)
+                log.info("forgot session for %s (no shell uses it, credentials expired)", session.profile)
+                return now + MAX_SLEEP
+            return session.expiration
+        if session.fetch is None or session.creds is None:
+            return now + MAX_SLEEP
+        lead = refresh_lead(session.creds.lifetime)
+        due = max(session.refresh_at() - lead, session.retry_at)
+        if now >= due:
+            self._renew(session, lead)
+            due = max(session.refresh_at() - lead, session.retry_at)
+        return due
 
     def _renew(self, session: Session, lead: float) -> None:
         """One renewal attempt; the store keeps the failure count and the next retry time."""

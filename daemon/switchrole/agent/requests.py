@@ -22,6 +22,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "mfa_code": str,
     "mode": str,
     "destination": str,
+    "deliver": str,
 }
 _CTX_FIELDS = {"config_file": str, "credentials_file": str, "env": dict, "user": str, "source_env": dict}
 
@@ -44,6 +45,8 @@ def validate(request: dict[str, Any]) -> None:
         raise bad(f"protocol version {request.get('v')} is not {protocol.PROTOCOL}")
     if request.get("mode", "keys") not in ("keys", "endpoint"):
         raise bad("mode must be keys or endpoint")
+    if request.get("deliver", "url") not in ("url", "page"):
+        raise bad("deliver must be url or page")
     if "shell_pid" in request and request["shell_pid"] <= 0:
         raise bad("shell_pid must be a process id")
     for key in ("profile", "mfa_code", "destination"):

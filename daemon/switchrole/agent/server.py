@@ -8,12 +8,14 @@ A handler exception becomes an ``internal`` error reply, never a dead agent.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,9 @@ Handler = Callable[[dict[str, Any], int], dict[str, Any]]
 
 # Requests in flight at once (each a thread); more get `busy` at once and the client retries.
 MAX_CONNECTIONS = 64
+# accept() failing for want of resources: wait this long (doubling up to the cap) and go on.
+RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+MIN_PAUSE, MAX_PAUSE = 0.05, 1.0
 
 
 def peer_credentials(conn: socket.socket) -> tuple[int, int]:
@@ -45,6 +50,8 @@ class Server:
         self.path = path
         self.handler = handler
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._active = 0
+        self._idle = threading.Condition()
         self._stopping = threading.Event()
         self._sock: socket.socket | None = None
         self.inode: int | None = None
@@ -84,19 +91,36 @@ class Server:
         return self._stopping.is_set()
 
     def serve_forever(self) -> None:
-        """Accept until stopped. accept() blocks: an idle agent does not wake up."""
+        """Accept until stopped. accept() blocks: an idle agent does not wake up.
+
+        Running out of file descriptors or memory pauses accepting, with a growing pause,
+        and never ends the agent: the sessions it holds outlive any flood."""
         assert self._sock is not None
+        pause = MIN_PAUSE
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except OSError:
+            except OSError as exc:
                 if self._stopping.is_set():
                     break
+                if exc.errno in RESOURCE_ERRORS or exc.errno == errno.ECONNABORTED:
+                    if pause == MIN_PAUSE:
+                        log.warning("accept failed (%s); pausing", exc.strerror)
+                    self._stopping.wait(pause)
+                    pause = min(MAX_PAUSE, pause * 2)
+                    continue
                 raise
+            pause = MIN_PAUSE
             if not self._slots.acquire(blocking=False):
                 self._refuse(conn, RemoteError(protocol.BUSY, "the agent is busy; try again"))
                 continue
-            threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
+            with self._idle:
+                self._active += 1
+            try:
+                threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
+            except RuntimeError:  # no thread could be started: answer busy, the client retries
+                self._finished()
+                self._refuse(conn, RemoteError(protocol.BUSY, "the agent is busy; try again"))
 
     def close(self) -> None:
         if self._sock is not None:
@@ -121,7 +145,19 @@ class Server:
             log.error("connection dropped after an unexpected %s", type(exc).__name__)
         finally:
             conn.close()
-            self._slots.release()
+            self._finished()
+
+    def _finished(self) -> None:
+        self._slots.release()
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        """Wait (up to ``timeout``) for requests in flight: a `stop` or a version-skew request
+        gets its answer before the process ends."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout)
 
     def _answer(self, conn: socket.socket) -> None:
         """Check the peer, read one bounded request, answer it. The caller closes."""
@@ -130,9 +166,9 @@ class Server:
             log.warning("refused a connection from uid %d (pid %d)", uid, pid)
             self._refuse(conn, RemoteError(protocol.FORBIDDEN, "connection from another user refused"))
             return
-        conn.settimeout(protocol.READ_DEADLINE)
+        deadline = time.monotonic() + protocol.READ_DEADLINE
         try:
-            request = protocol.decode(protocol.read_line(conn, protocol.MAX_REQUEST))
+            request = protocol.decode(protocol.read_line(conn, protocol.MAX_REQUEST, deadline))
         except protocol.ProtocolError as exc:
             self._refuse(conn, RemoteError(protocol.BAD_REQUEST, str(exc)))
             return

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__, protocol
+from .. import __version__, paths, protocol
 from ..protocol import RemoteError
 from . import console, shells
 from .config import ConfigError, ConfigFiles, Context, Plan, StaticKeys, resolve
+from .console_page import ConsolePages
 from .endpoint import Endpoint
 from .mfa import MfaSessions
 from .refresh import Refresher
@@ -70,10 +71,19 @@ class Agent:
         self.files = ConfigFiles()
         self.store = SessionStore(clock)
         self.states = StateFiles(runtime_dir)
-        self.refresher = Refresher(self.store, self.states, on_idle=stop, idle_timeout=idle_timeout)
+        self.endpoint = Endpoint(rfc3339, port_file=paths.endpoint_port_path(runtime_dir))
+        self.pages = ConsolePages(runtime_dir)
+        # While a shell holds an endpoint token its processes may come back at any time: the
+        # agent stays, so the port it listens on is never free for someone else to take.
+        self.refresher = Refresher(
+            self.store,
+            self.states,
+            on_idle=stop,
+            idle_timeout=idle_timeout,
+            holds_more=lambda: self.endpoint.active() > 0,
+        )
         self.mfa = MfaSessions(self.store, lambda: self.sts)
         self.watcher: Watcher | None = None
-        self.endpoint = Endpoint(rfc3339)
         self._stop = stop
         self._sts: Sts | None = None
         self._sts_lock = threading.Lock()
@@ -90,6 +100,11 @@ class Agent:
         if request.get("client") not in (None, __version__):
             # After an upgrade the new client must get a new agent: stop listening first so
             # its retry starts one, then go away.
+            log.info(
+                "client %s asked agent %s: stopping so that it starts an agent of its own version",
+                request.get("client"),
+                __version__,
+            )
             self._stop()
             raise RemoteError(
                 protocol.VERSION_SKEW,
@@ -101,8 +116,12 @@ class Agent:
         if op == "status":
             return self.status()
         if op == "stop":
+            users = self.endpoint.active()
+            if users:
+                port = self.endpoint.port
+                log.info("stopping with %d endpoint shell(s); port %d stays recorded", users, port)
             self._stop()
-            return {"stopping": True, "pid": os.getpid()}
+            return {"stopping": True, "pid": os.getpid(), "endpoint_shells": users}
         if op == "env":
             return self.env(request, peer_pid)
         if op == "console":
@@ -260,7 +279,11 @@ class Agent:
             )
         except console.ConsoleError as exc:
             raise RemoteError(protocol.ACCESS_DENIED, exc.message, exc.hint) from None
-        return {"url": url, "profile": plan.profile}
+        result = {"url": url, "profile": plan.profile}
+        if request.get("deliver") == "page":
+            # The browser gets a private page's path; the URL never reaches a command line.
+            result["page"] = self.pages.write(url)
+        return result
 
     def _notice(self, session: Session, generation: int) -> str | None:
         return session.notice if session.generation != generation else None

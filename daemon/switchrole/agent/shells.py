@@ -30,6 +30,10 @@ class ShellRef:
             return proc.create_time() == self.started and proc.status() != psutil.STATUS_ZOMBIE
         except psutil.Error:
             return False
+        except OSError:
+            # Cannot tell (out of file descriptors): keep the shell; forgetting a live one
+            # would revoke its endpoint token and stop its renewals for good.
+            return True
 
 
 def _is_subshell(proc: psutil.Process, parent: psutil.Process) -> bool:
@@ -50,7 +54,7 @@ def identify(pid: int) -> ShellRef | None:
     A shell asks again and again: once identified, a (pid, start time) costs one cheap check."""
     try:
         key = (pid, psutil.Process(pid).create_time())
-    except (psutil.Error, ValueError):
+    except (psutil.Error, ValueError, OSError):
         return None
     known = _known.get(key)
     if known is not None and known.alive():
@@ -74,5 +78,5 @@ def _identify(pid: int) -> ShellRef | None:
                 break
             proc = parent
         return ShellRef(proc.pid, proc.create_time(), proc.name())
-    except psutil.Error:
+    except (psutil.Error, OSError):
         return None

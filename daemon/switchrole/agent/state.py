@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 
+from .. import paths
 from .sessions import Session
 
 
@@ -24,15 +25,7 @@ class StateFiles:
         self.clear()
 
     def clear(self) -> None:
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            return
-        for name in names:
-            try:
-                os.unlink(os.path.join(self.directory, name))
-            except OSError:
-                pass
+        paths.empty_directory(self.directory)
 
     def path(self, session: Session) -> str:
         return os.path.join(self.directory, session.sid)
