@@ -11,7 +11,8 @@ Measured: warm `switchrole env` against `python -c "import socket, json, os"`, a
 `aws configure export-credentials` (AWS CLI v2 only); cold first use; the prompt hook's cost
 per prompt in bash and zsh (and that it starts no process); STS calls for 100 concurrent
 requests of one cold profile; renewals for 50 shells holding 10 profiles over three refresh
-windows; the agent's request rate; its memory and its wake-ups when idle.
+windows; the agent's request rate; its memory and its wake-ups when idle; the loopback
+endpoint's answer time to its rightful user during connection floods from another uid and ours.
 
     python bench/bench.py              # full run (about three minutes)
     python bench/bench.py --quick      # everything in reduced form (about 90 s)
@@ -35,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench_agent import AgentClient, burst, rss_kib, thread_count, throughput, wakeups
+from bench_endpoint import measure as measure_endpoint
+from bench_endpoint import median_ms
 from bench_shells import measure as measure_hook
 from bench_world import (
     BIN,
@@ -75,6 +78,8 @@ class Settings:
     lifetime: int  # STS fake credential lifetime for the refresh simulation
     windows: int
     shells_per_profile: int
+    endpoint_requests: int  # GETs per case in the endpoint flood measurement
+    flood: int  # idle connections in each flood
 
 
 def settings(quick: bool, rounds: int | None) -> Settings:
@@ -91,6 +96,8 @@ def settings(quick: bool, rounds: int | None) -> Settings:
         lifetime=20 if quick else 30,
         windows=3,
         shells_per_profile=5,
+        endpoint_requests=20 if quick else 100,
+        flood=1100,
     )
 
 
@@ -349,6 +356,22 @@ def bench_throughput(world: World, s: Settings) -> list[Row]:
     return rows
 
 
+def bench_endpoint_flood(world: World, s: Settings) -> list[Row]:
+    """The rightful SDK's GET of the endpoint, quiet and while a flood of idle connections is held."""
+    pid = world.agent_pid() or world.start_agent()
+    results = measure_endpoint(world, pid, s.endpoint_requests, s.flood)
+    quiet = median_ms(results[0][1])
+    rows = []
+    for case, samples, note in results:
+        median = median_ms(samples)
+        worst = max(samples) * 1000
+        served = f"all {len(samples)} served, slowest {worst:.1f} ms"
+        if note:
+            served += f", {median / quiet:.1f}x no flood; {note}"
+        rows.append(Row(f"endpoint GET /credentials, {case}", f"{median:.1f} ms", "", served))
+    return rows
+
+
 def _refresh_period(lifetime: float) -> tuple[float, float]:
     """(margin, period): when shells must renew, and how often the agent renews ahead of them."""
     try:
@@ -491,6 +514,7 @@ def main() -> int:
         ("concurrent cold requests", bench_concurrent),
         ("footprint", bench_footprint),
         ("throughput", bench_throughput),
+        ("endpoint under a flood", bench_endpoint_flood),
         ("refresh simulation", bench_refresh),
     ]
     rows: list[Row] = []

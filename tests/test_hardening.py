@@ -12,7 +12,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import socket
 import stat
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 
 import switchrole
 from federation_fake import FederationFake
+from flood import AS_NOBODY, NOBODY, Flood
 from sts_fake import StsFake
 from support import (
     ROLE_ARN,
@@ -41,42 +41,7 @@ from support import (
     switch_endpoint,
 )
 
-NOBODY = 65534
-SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
-AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 KEY_NOW = "import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)"
-
-# Opens COUNT connections to 127.0.0.1:PORT and holds them HOLD seconds without a byte; says
-# "holding" when all are open, then how many the server had closed by the end.
-FLOOD = r"""
-import json, os, resource, socket, sys, time
-port, count, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-socks, failed = [], 0
-for _ in range(count):
-    s = socket.socket()
-    s.settimeout(3)
-    try:
-        s.connect(("127.0.0.1", port))
-        socks.append(s)
-    except OSError:
-        failed += 1
-        s.close()
-print("holding", flush=True)
-time.sleep(hold)
-closed = 0
-for s in socks:
-    s.setblocking(False)
-    try:
-        if s.recv(1) == b"":
-            closed += 1
-    except BlockingIOError:
-        pass
-    except OSError:
-        closed += 1
-print(json.dumps({"uid": os.getuid(), "connected": len(socks), "failed": failed, "closed": closed}))
-"""
 
 
 def _agent_pid(world: World) -> int:
@@ -103,29 +68,6 @@ def _start_agent_with_fd_limit(world: World, limit: int) -> int:
     line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
     assert line.split()[3:5] == [str(limit), str(limit)], line
     return pid
-
-
-class Flood:
-    """A flood of idle connections from another process, as ``prefix`` (e.g. setpriv) runs it."""
-
-    def __init__(self, port: int, count: int, hold: float, prefix: list[str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [*(prefix or []), SYSTEM_PYTHON, "-c", FLOOD, str(port), str(count), str(hold)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd="/",
-            env={"PATH": "/usr/bin:/bin"},
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line.strip() == "holding", (line, self.proc.stderr.read() if self.proc.stderr else "")
-
-    def result(self) -> dict[str, Any]:
-        out, err = self.proc.communicate(timeout=120)
-        assert self.proc.returncode == 0, err
-        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        return result
 
 
 def _kill9(pid: int) -> None:
