@@ -121,14 +121,9 @@ def _emit(text: str) -> None:
     out = sys.stdout
     if out is None:  # started with stdout closed
         raise OSError(9, "standard output is closed")
-    buffer = getattr(out, "buffer", None)
-    if buffer is None:
-        out.write(text)
-        out.flush()
-        return
     out.flush()
-    buffer.write(text.encode("utf-8", "surrogateescape"))
-    buffer.flush()
+    out.buffer.write(text.encode("utf-8", "surrogateescape"))
+    out.buffer.flush()
 
 
 def _fail(refresh: bool, shell: str, code: str) -> None:

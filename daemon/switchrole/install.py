@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from . import paths
+
 SYSTEMD_UNIT = """\
 [Unit]
 Description=switchrole agent: AWS role sessions held in memory
@@ -74,28 +76,12 @@ def _private_dirs(directory: str) -> None:
         os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
 
 
-def _write_private(path: str, content: str) -> None:
-    """Replace ``path`` atomically with a 0600 file: under umask 000 a unit file open to others
-    would let them rewrite ExecStart= and run code as you at login."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def install() -> int:
     path, content, enable = service_file()
     _private_dirs(os.path.dirname(path))
-    _write_private(path, content)
+    # 0600 whatever the umask: a unit file open to others would let them rewrite ExecStart=
+    # and run code as you at login.
+    paths.write_private(path, content)
     print(f"wrote {path}")
     print(f"enable it with: {enable}")
     return 0

@@ -128,6 +128,28 @@ def endpoint_port_path(directory: str) -> str:
     return os.path.join(directory, "endpoint.port")
 
 
+def write_private(path: str, text: str) -> None:
+    """Replace ``path`` atomically with a 0600 file holding ``text``, whatever the umask.
+
+    Readers never see half a file (a rename), concurrent writers never share a temp file (pid
+    and thread in its name), and a failed write leaves no temp file behind. OSError is raised."""
+    import threading
+
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)  # open's mode is filtered by the umask
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def empty_directory(directory: str) -> None:
     """Remove the files in one of the runtime dir's own subdirectories (state, console pages)."""
     try:

@@ -38,7 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .. import paths
 from .peers import tcp_peer_uid
+from .server import RESOURCE_ERRORS
 from .shells import ShellRef
 from .sts import Credentials
 
@@ -152,18 +154,10 @@ class Endpoint:
     def _record_port(self) -> None:
         if self._port_file is None:
             return
-        tmp = f"{self._port_file}.{os.getpid()}.tmp"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(f"{self._port}\n")
-            os.replace(tmp, self._port_file)
+            paths.write_private(self._port_file, f"{self._port}\n")
         except OSError as exc:
             log.warning("cannot record the endpoint port: %s", exc.strerror)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
     def forget_port(self) -> None:
         """Nobody holds a token any more: a later agent need not claim this port."""
@@ -399,7 +393,7 @@ def _loopback_host(host: str | None, port: int) -> bool:
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
     exc = context.get("exception")
-    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRORS:
         log.warning("endpoint: out of file descriptors (%s); pausing accept", exc.strerror)
         return
     log.error("endpoint: %s (%s)", context.get("message"), type(exc).__name__ if exc else "no exception")

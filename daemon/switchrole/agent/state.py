@@ -10,7 +10,6 @@ into these files.
 from __future__ import annotations
 
 import os
-import threading
 
 from .. import paths
 from .sessions import Session
@@ -37,11 +36,8 @@ class StateFiles:
         path = self.path(session)
         if self._current(path) == line:
             return  # most requests change nothing: one small read, no write, no rename
-        tmp = f"{path}.{threading.get_ident()}.tmp"
         try:
-            with open(tmp, "w", encoding="ascii") as f:
-                f.write(line)
-            os.replace(tmp, path)
+            paths.write_private(path, line)
         except OSError:
             pass  # a missing state file only costs the shell one client call
 
