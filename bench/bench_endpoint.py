@@ -22,8 +22,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from bench_world import World  # noqa: E402
 
-from flood import AS_NOBODY, Flood  # noqa: E402
-from support import LiveBash, http_get, switch_endpoint  # noqa: E402
+from flood import Flood  # noqa: E402
+from support import AS_NOBODY, LiveBash, http_get, switch_endpoint  # noqa: E402
 
 
 def _timed_gets(url: str, token: str, n: int) -> list[float]:

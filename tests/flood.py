@@ -9,13 +9,10 @@ hardening tests and by the benchmark.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from typing import Any
 
-SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
-NOBODY = 65534
-AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+from support import SYSTEM_PYTHON
 
 # argv: PORT COUNT HOLD. Prints "holding" once all are open, then one JSON line.
 FLOOD = r"""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,11 @@ from typing import Any
 BIN = Path(sys.executable).parent
 SWITCHROLE = str(BIN / "switchrole")
 SHELLS = ("bash", "zsh", "fish")
+# Another local user, for the attacks: `[*AS_NOBODY, SYSTEM_PYTHON, ...]` runs as nobody, with
+# the system's interpreter (nobody may be unable to reach the interpreter under root's HOME).
+NOBODY = 65534
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 SOURCE_KEY = "AKIAIOSFODNN7EXAMPLE"
 SOURCE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

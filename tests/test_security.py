@@ -12,11 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import switchrole
-from support import SOURCE_SECRET, SWITCHROLE, World, files_containing
+from support import AS_NOBODY, NOBODY, SOURCE_SECRET, SWITCHROLE, SYSTEM_PYTHON, World, files_containing
 
-NOBODY = 65534
-SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
-AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 KEEP_DAC_OVERRIDE = ["--inh-caps=+dac_override", "--ambient-caps=+dac_override"]
 NO_PTRACE = ["setpriv", "--bounding-set=-sys_ptrace"]
 

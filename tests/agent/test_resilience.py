@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from support import AS_NOBODY, NOBODY, SYSTEM_PYTHON
 from switchrole.agent import peers
 from switchrole.agent.refresh import Refresher
 from switchrole.agent.sessions import SessionStore
@@ -25,8 +25,6 @@ from switchrole.agent.state import StateFiles
 from switchrole.agent.sts import Credentials
 
 ROLE_ARN = "arn:aws:iam::222222222222:role/TestSwitchRole"
-NOBODY = 65534
-SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
 
 
 class Clock:
@@ -165,18 +163,7 @@ def test_the_owner_of_a_loopback_peer_is_found(lookup: object) -> None:
         accepted, _ = listener.accept()
         with mine, accepted:
             assert lookup(accepted.getpeername(), accepted.getsockname()) == os.getuid()  # type: ignore[operator]
-        other = subprocess.Popen(
-            [
-                "setpriv",
-                f"--reuid={NOBODY}",
-                f"--regid={NOBODY}",
-                "--clear-groups",
-                SYSTEM_PYTHON,
-                "-c",
-                HOLD,
-                str(port),
-            ]
-        )
+        other = subprocess.Popen([*AS_NOBODY, SYSTEM_PYTHON, "-c", HOLD, str(port)])
         try:
             listener.settimeout(10)
             accepted, _ = listener.accept()

@@ -29,13 +29,12 @@ import pytest
 
 import switchrole
 from sts_fake import Role, StsFake
-from support import ROLE_ARN, SCENARIO_CONFIG, SWITCHROLE, World
+from support import NOBODY, ROLE_ARN, SCENARIO_CONFIG, SWITCHROLE, World
 from switchrole.agent.server import MAX_CONNECTIONS
 
 ROLE2_ARN = "arn:aws:iam::333333333333:role/OtherRole"
 CONFIG_ROLE2 = SCENARIO_CONFIG.replace(ROLE_ARN, ROLE2_ARN)
 UNRELATED = "\n[profile unrelated]\nregion = eu-west-1\n"
-NOBODY = 65534
 
 
 # -- helpers -----------------------------------------------------------------------------------
