@@ -474,6 +474,7 @@ class StsFake:
         self._fail_error = _StsError("Throttling", _FAULT_MESSAGES["Throttling"], 400)
         self._down = False
         self._stall = 0.0
+        self._stalled_roles: dict[str, float] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -614,6 +615,14 @@ class StsFake:
         with self._lock:
             self._stall = max(0.0, seconds)
 
+    def stall_role(self, role_arn: str, seconds: float) -> None:
+        """Accept AssumeRole of ``role_arn`` and answer only after ``seconds`` (0: at once again)."""
+        with self._lock:
+            if seconds > 0:
+                self._stalled_roles[role_arn] = seconds
+            else:
+                self._stalled_roles.pop(role_arn, None)
+
     # -- inspection ------------------------------------------------------------------
 
     def count(self, action: str | None = None) -> int:
@@ -656,7 +665,7 @@ class StsFake:
         )
         with self._lock:
             self.calls.append(call)
-            stall = self._stall
+            stall = max(self._stall, self._stalled_roles.get(params.get("RoleArn", ""), 0.0))
         if stall > 0 and self._stopping.wait(stall):
             return None
         try:

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,22 @@ AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-group
 SOURCE_KEY = "AKIAIOSFODNN7EXAMPLE"
 SOURCE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 ROLE_ARN = "arn:aws:iam::222222222222:role/TestSwitchRole"
+
+
+class FakeClock:
+    """The agent's injected clock, moved by the test: `clock.now += 3600` is an hour."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_now(name: str, work: Callable[[], None]) -> None:
+    """A SessionStore `spawn` that renews in the caller's thread: in-process tests stay serial."""
+    work()
+
 
 SCENARIO_CONFIG = f"""\
 [profile default]
@@ -154,6 +171,30 @@ class World:
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
+
+
+def agent_log(world: World) -> str:
+    """The agent's log so far ("" before it first started)."""
+    path = world.runtime / "switchrole" / "agent.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def kill9(pid: int) -> None:
+    """Kill the agent as a crash or the OOM killer would, and wait until it is gone."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; whether it came true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
 
 
 def make_world(sts_url: str) -> World:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sts_fake import Role, StsFake
-from support import ROLE_ARN, SCENARIO_CONFIG, SHELLS, World
+from support import ROLE_ARN, SCENARIO_CONFIG, SHELLS, World, agent_log
 
 UNTRUSTING_ARN = "arn:aws:iam::222222222222:role/Untrusting"
 UNREGISTERED_ARN = "arn:aws:iam::222222222222:role/NotInThisAccount"
@@ -50,11 +50,6 @@ def guarded_eval(shell: str, profile: str) -> str:
     return f'eval "$(switchrole env {shlex.quote(profile)})" && touch RAN'
 
 
-def agent_log(world: World) -> str:
-    path = world.runtime / "switchrole" / "agent.log"
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 def assert_fails_closed(world: World, profile: str, shells: tuple[str, ...] = SHELLS) -> str:
     """Run `switchrole env PROFILE` directly and under eval; return the one-line message."""
     out = world.run("env", profile)
@@ -86,6 +81,14 @@ def assert_agent_still_serves(world: World, pid: int) -> None:
 def warm_agent(world: World) -> int:
     """Start the agent with a good request so later failures can be checked against its pid."""
     ok = world.run("env", "test")
+    assert ok.returncode == 0, ok.stderr
+    return int(world.status()["pid"])
+
+
+def started_agent(world: World) -> int:
+    """Start the agent holding no session: a broken config then has nothing to fall back on
+    (held sessions are served from the last version that parsed; tests/agent/test_robustness)."""
+    ok = world.run("daemon", "start")
     assert ok.returncode == 0, ok.stderr
     return int(world.status()["pid"])
 
@@ -146,7 +149,7 @@ def test_profile_that_is_not_a_role(world: World) -> None:
 
 
 def test_config_with_a_line_before_any_section(world: World) -> None:
-    pid = warm_agent(world)
+    pid = started_agent(world)
     config = world.aws / "config"
     world.write("this is not ini\n" + SCENARIO_CONFIG)
     message = assert_fails_closed(world, "test")
@@ -157,7 +160,7 @@ def test_config_with_a_line_before_any_section(world: World) -> None:
 
 
 def test_config_with_an_unclosed_section_header(world: World) -> None:
-    pid = warm_agent(world)
+    pid = started_agent(world)
     config = world.aws / "config"
     broken = SCENARIO_CONFIG.replace("[profile test]", "[profile test")
     lineno = broken.splitlines().index("[profile test") + 1
@@ -181,7 +184,7 @@ def test_parse_error_quotes_the_bad_line_without_python_escapes(world: World) ->
 
 
 def test_broken_credentials_file_names_that_file(world: World) -> None:
-    pid = warm_agent(world)
+    pid = started_agent(world)
     credentials = world.aws / "credentials"
     world.write(credentials="aws_access_key_id = AKIA\n[default]\n")
     message = assert_fails_closed(world, "test", shells=("bash",))

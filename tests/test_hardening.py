@@ -37,7 +37,9 @@ from support import (
     SWITCHROLE,
     LiveBash,
     World,
+    agent_log,
     http_get,
+    kill9,
     scenario_credentials,
     shell_argv,
     switch_endpoint,
@@ -72,20 +74,8 @@ def _start_agent_with_fd_limit(world: World, limit: int) -> int:
     return pid
 
 
-def _kill9(pid: int) -> None:
-    """Kill the agent as a crash or the OOM killer would, and wait until it is gone."""
-    os.kill(pid, 9)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def _fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def _agent_log(world: World) -> str:
-    return (world.runtime / "switchrole" / "agent.log").read_text(errors="replace")
 
 
 def _port(url: str) -> int:
@@ -130,8 +120,8 @@ def test_endpoint_flood_from_another_uid_is_dropped_and_the_owner_keeps_being_se
     assert result["closed"] == result["connected"], "a foreign uid's connection was kept open"
 
     assert _agent_pid(world) == pid
-    assert f"refused connections from uid {NOBODY}" in _agent_log(world)
-    assert _agent_log(world).count(f"uid {NOBODY}") == 1, "the flood flooded the log too"
+    assert f"refused connections from uid {NOBODY}" in agent_log(world)
+    assert agent_log(world).count(f"uid {NOBODY}") == 1, "the flood flooded the log too"
 
 
 def test_endpoint_flood_from_our_own_uid_cannot_lock_out_the_sdk(
@@ -149,7 +139,7 @@ def test_endpoint_flood_from_our_own_uid_cannot_lock_out_the_sdk(
     assert _agent_pid(world) == pid
     status, _ = http_get(url, token)
     assert status == 200
-    assert "Traceback" not in _agent_log(world)
+    assert "Traceback" not in agent_log(world)
 
 
 def test_agent_at_its_real_fd_limit_pauses_accepting_and_recovers(
@@ -184,7 +174,7 @@ def test_agent_at_its_real_fd_limit_pauses_accepting_and_recovers(
     assert _agent_pid(world) == pid
     status = world.status()
     assert status["sessions"][0]["expiration"] == held
-    log = _agent_log(world)
+    log = agent_log(world)
     assert "pausing" in log, log[-2000:]
     assert "Traceback" not in log and "refresh pass failed" not in log
 
@@ -319,7 +309,7 @@ def test_a_restarted_agent_serves_on_the_recorded_port(world: World, live_bash: 
     assert stat.S_IMODE(port_file.stat().st_mode) == 0o600
 
     old = _agent_pid(world)
-    _kill9(old)
+    kill9(old)
     assert world.run("daemon", "start").returncode == 0
     new = _agent_pid(world)
     assert new != old
@@ -338,7 +328,7 @@ def test_a_taken_port_is_reported_and_replaced(world: World, live_bash: list[Liv
     shell = LiveBash(world)
     live_bash.append(shell)
     url, _ = switch_endpoint(shell)
-    _kill9(_agent_pid(world))
+    kill9(_agent_pid(world))
     squatter = socket.socket()
     squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     squatter.bind(("127.0.0.1", _port(url)))
@@ -347,7 +337,7 @@ def test_a_taken_port_is_reported_and_replaced(world: World, live_bash: list[Liv
         assert world.run("daemon", "start").returncode == 0
         new_url, _ = switch_endpoint(shell)
         assert _port(new_url) != _port(url)
-        assert f"endpoint port {_port(url)} is taken" in _agent_log(world)
+        assert f"endpoint port {_port(url)} is taken" in agent_log(world)
         port_file = world.runtime / "switchrole" / "endpoint.port"
         assert port_file.read_text().strip() == str(_port(new_url))
     finally:
@@ -691,7 +681,7 @@ def test_version_skew_is_logged_with_both_versions(world: World) -> None:
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    log = _agent_log(world)
+    log = agent_log(world)
     assert f"client 0.0.1-old asked agent {switchrole.__version__}" in log
 
 

@@ -184,9 +184,10 @@ def cmd_env(args: list[str]) -> int:
 
 
 def _notice(result: dict[str, Any]) -> None:
-    notice = result.get("notice")
-    if isinstance(notice, str) and notice:
-        sys.stderr.write(f"switchrole: note: {notice}\n")
+    for key, label in (("warning", "warning"), ("notice", "note")):
+        text = result.get(key)
+        if isinstance(text, str) and text:
+            sys.stderr.write(f"switchrole: {label}: {text}\n")
 
 
 def cmd_exec(args: list[str]) -> int:
@@ -284,6 +285,9 @@ def cmd_status(args: list[str], daemon_only: bool = False) -> int:
     print(f"socket: {status['socket']}")
     if daemon_only:
         return 0
+    for error in status.get("config_errors", []):
+        # Held sessions go on from the last version that parsed; new ones wait for the fix.
+        print(f"config error: {error}")
     sessions = status.get("sessions", [])
     if not sessions:
         print("sessions: none")

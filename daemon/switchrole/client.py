@@ -48,7 +48,9 @@ SOURCE_ENV = (
 
 CONNECT_TIMEOUT = 2.0
 MFA_ATTEMPTS = 3
-BUSY_PATIENCE = 15.0
+# 200 shells starting at once (a tmux server restoring its panes) queue on the agent's
+# connection cap: each must outwait the others' turns.
+BUSY_PATIENCE = 60.0
 REPLY_TIMEOUT = 120.0
 START_TIMEOUT = 20.0
 
@@ -292,4 +294,9 @@ def request(op: str, profile: str, pid: int, interactive: bool = True, **extra: 
 
 
 def request_env(profile: str, pid: int, interactive: bool = True, endpoint: bool = False) -> dict[str, Any]:
-    return request("env", profile, pid, interactive, **({"mode": "endpoint"} if endpoint else {}))
+    """The credentials (or endpoint token) for PROFILE. Not interactive means a prompt hook: it
+    is answered within about a second from what the agent holds, and never waits on STS."""
+    extra: dict[str, Any] = {"mode": "endpoint"} if endpoint else {}
+    if not interactive:
+        extra["patience"] = protocol.HOOK_PATIENCE
+    return request("env", profile, pid, interactive, **extra)

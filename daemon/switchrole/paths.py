@@ -128,6 +128,12 @@ def endpoint_port_path(directory: str) -> str:
     return os.path.join(directory, "endpoint.port")
 
 
+def endpoint_grants_path(directory: str) -> str:
+    """Who holds an endpoint token (a hash of it, the shell, the profile): a restarted agent
+    goes on serving their running processes. No token and no credential is in it."""
+    return os.path.join(directory, "endpoint.grants")
+
+
 def write_private(path: str, text: str) -> None:
     """Replace ``path`` atomically with a 0600 file holding ``text``, whatever the umask.
 

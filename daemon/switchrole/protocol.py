@@ -28,6 +28,10 @@ READ_DEADLINE = 5.0
 # real session tokens are a few KiB; a larger one would break every later command in the shell
 # ("Argument list too long"), so it is refused before anything is exported.
 MAX_VALUE = 16 * 1024
+# How long a request may ask the agent to wait on STS for it (its "patience", in seconds). A
+# prompt hook asks for about a second and is answered from what the agent holds after that.
+MAX_PATIENCE = 120
+HOOK_PATIENCE = 1.0
 
 # Operations the agent understands; anything else is refused before dispatch.
 OPS = frozenset({"ping", "env", "status", "stop", "console"})

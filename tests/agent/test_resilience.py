@@ -16,28 +16,24 @@ from pathlib import Path
 import psutil
 import pytest
 
-from support import AS_NOBODY, NOBODY, SYSTEM_PYTHON
-from switchrole.agent import peers
+from support import AS_NOBODY, NOBODY, SYSTEM_PYTHON, FakeClock, run_now
+from switchrole.agent import peers, shells
 from switchrole.agent.refresh import Refresher
 from switchrole.agent.sessions import SessionStore
-from switchrole.agent.shells import ShellRef
+from switchrole.agent.shells import ShellRef, ref_of
 from switchrole.agent.state import StateFiles
 from switchrole.agent.sts import Credentials
 
 ROLE_ARN = "arn:aws:iam::222222222222:role/TestSwitchRole"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+Clock = FakeClock
 
 
 def _me() -> ShellRef:
-    me = psutil.Process()
-    return ShellRef(me.pid, me.create_time(), me.name())
+    me = ref_of(os.getpid())
+    assert me is not None
+    return me
 
 
 class _Unknowable:
@@ -71,7 +67,7 @@ def _fetcher(clock: Clock, issued: list[Credentials], lifetime: float = 3600) ->
 
 def test_one_broken_session_does_not_stop_the_renewal_of_the_others(tmp_path: Path) -> None:
     clock = Clock()
-    store = SessionStore(clock=clock)
+    store = SessionStore(clock=clock, spawn=run_now)
     refresher = Refresher(store, StateFiles(str(tmp_path)), on_idle=lambda: None, idle_timeout=10**9)
     broken = store.session("b" * 64, "broken", ROLE_ARN, "/cfg")
     broken.shells.add(_Unknowable())  # type: ignore[arg-type]
@@ -117,9 +113,11 @@ def test_a_shell_that_cannot_be_checked_is_kept(monkeypatch: pytest.MonkeyPatch)
     ref = _me()
     assert ref.alive()
 
-    def out_of_fds(pid: int) -> psutil.Process:
+    def out_of_fds(*args: object, **kwargs: object) -> object:
         raise OSError(errno.EMFILE, "Too many open files")
 
+    # Where the check reads the process: /proc on Linux, psutil elsewhere.
+    monkeypatch.setattr(shells, "open", out_of_fds, raising=False)
     monkeypatch.setattr(psutil, "Process", out_of_fds)
     assert ref.alive(), "a live shell was given up for want of a file descriptor"
 

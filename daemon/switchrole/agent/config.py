@@ -203,6 +203,12 @@ class ConfigFiles:
             self.errors.pop(key, None)
         return parsed
 
+    def last_good(self, ctx: Context) -> dict[str, Any] | None:
+        """The last version of these files that parsed, if any did."""
+        with self._lock:
+            cached = self._cache.get((ctx.config_file, ctx.credentials_file))
+        return cached[1] if cached is not None else None
+
 
 def _stamp(path: str) -> tuple[int, int, int, int] | None:
     try:

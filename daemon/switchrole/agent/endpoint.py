@@ -16,8 +16,14 @@ Any local user can connect to 127.0.0.1, so the endpoint is built to be attacked
   nothing here can end the agent.
 
 It runs one asyncio loop in its own thread; fetching credentials (which may call STS) runs on
-a small thread pool. The port is recorded in the runtime dir and bound again by a restarted
-agent, so the URL that running processes hold stays ours.
+a small thread pool.
+
+A job started in endpoint mode outlives the agent that started it (a crash, an OOM kill, an
+upgrade): the port is recorded in the runtime dir and bound again by the next agent, and so is
+each grant, as the SHA-256 of its token with the shell (pid, start time) and the profile and
+files to resolve. A token is 256 random bits, so its hash lets the next agent recognise it and
+nobody derive it; the token itself, like every credential, is in no file. A grant ends when
+its shell exits.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .. import paths
 from .peers import tcp_peer_uid
@@ -60,12 +66,17 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
 REASONS |= {405: "Method Not Allowed", 421: "Misdirected Request", 503: "Service Unavailable"}
 
 
+Spec = dict[str, Any]  # how to resolve a grant's credentials: JSON, no secrets in it
+
+
 @dataclass
 class Grant:
-    token: str
+    digest: str  # sha256 of the token, hex
     shell: ShellRef
     profile: str
     credentials: Callable[[], Credentials]
+    spec: Spec
+    token: str | None = None  # None for a grant restored from a previous agent: only its hash is known
 
 
 class _Connection:
@@ -82,9 +93,13 @@ class Endpoint:
         rfc3339: Callable[[float], str],
         port_file: str | None = None,
         peer_uid: Callable[[socket.socket], int | None] = tcp_peer_uid,
+        grants_file: str | None = None,
+        resolve: Callable[[Spec, ShellRef], Callable[[], Credentials]] | None = None,
     ) -> None:
         self._rfc3339 = rfc3339
         self._port_file = port_file
+        self._grants_file = grants_file
+        self._resolve = resolve
         self._peer_uid = peer_uid
         self._lock = threading.Lock()
         self._grants: dict[str, Grant] = {}  # keyed by sha256(token): lookups never compare secrets
@@ -96,6 +111,7 @@ class Endpoint:
         self._connections: dict[_Connection, None] = {}  # insertion-ordered: oldest first
         self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="endpoint-fetch")
         self._refused_uids: dict[int, float] = {}
+        self._restored = False
 
     @property
     def url(self) -> str:
@@ -126,6 +142,10 @@ class Endpoint:
             loop = asyncio.new_event_loop()
             self._loop = loop
             self._port = sock.getsockname()[1]
+            if self._restored and self._port != self.recorded_port():
+                # Their URL names a port we could not get back: those tokens lead nowhere.
+                self._grants = {d: g for d, g in self._grants.items() if g.token is not None}
+                self._save()
         self._record_port()
         ready = threading.Event()
         threading.Thread(target=self._run, args=(loop, sock, ready), name="endpoint", daemon=True).start()
@@ -161,11 +181,12 @@ class Endpoint:
 
     def forget_port(self) -> None:
         """Nobody holds a token any more: a later agent need not claim this port."""
-        if self._port_file is not None:
-            try:
-                os.unlink(self._port_file)
-            except OSError:
-                pass
+        for path in (self._port_file, self._grants_file):
+            if path is not None:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
     def _run(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event) -> None:
         asyncio.set_event_loop(loop)
@@ -197,21 +218,24 @@ class Endpoint:
 
     # -- tokens ------------------------------------------------------------------------------
 
-    def grant(self, shell: ShellRef, profile: str, credentials: Callable[[], Credentials]) -> str:
+    def grant(
+        self, shell: ShellRef, profile: str, credentials: Callable[[], Credentials], spec: Spec | None = None
+    ) -> str:
         """The token for this shell and profile (the same one when asked again)."""
         self.start()
         key = (shell.pid, shell.started, profile)
         with self._lock:
             self._prune()
             digest = self._by_shell.get(key)
-            if digest is not None and digest in self._grants:
-                grant = self._grants[digest]
+            grant = self._grants.get(digest) if digest is not None else None
+            if grant is not None and grant.token is not None:
                 grant.credentials = credentials
                 return grant.token
             token = secrets.token_urlsafe(32)
-            digest = hashlib.sha256(token.encode()).hexdigest()
-            self._grants[digest] = Grant(token, shell, profile, credentials)
+            digest = _digest(token)
+            self._grants[digest] = Grant(digest, shell, profile, credentials, spec or {}, token)
             self._by_shell[key] = digest
+            self._save()
             return token
 
     def _prune(self) -> None:
@@ -220,8 +244,11 @@ class Endpoint:
             dead.append(next(iter(self._grants)))
         for digest in dead:
             grant = self._grants.pop(digest, None)
-            if grant is not None:
-                self._by_shell.pop((grant.shell.pid, grant.shell.started, grant.profile), None)
+            key = (grant.shell.pid, grant.shell.started, grant.profile) if grant else None
+            if key is not None and self._by_shell.get(key) == digest:
+                del self._by_shell[key]
+        if dead:
+            self._save()
 
     def active(self) -> int:
         """How many live shells hold a token."""
@@ -230,16 +257,92 @@ class Endpoint:
             return len(self._grants)
 
     def lookup(self, token: str) -> Grant | None:
-        digest = hashlib.sha256(token.encode()).hexdigest()
+        digest = _digest(token)
         with self._lock:
             grant = self._grants.get(digest)
-        if grant is None or not hmac.compare_digest(grant.token.encode(), token.encode()):
+        if grant is None or not hmac.compare_digest(grant.digest, digest):
             return None
         if not grant.shell.alive():
             with self._lock:
                 self._prune()
             return None
         return grant
+
+    # -- grants that outlive the agent -------------------------------------------------------
+
+    def _save(self) -> None:
+        """Record who holds a token (called with the lock held, on every change)."""
+        if self._grants_file is None:
+            return
+        records = [
+            {
+                "digest": g.digest,
+                "pid": g.shell.pid,
+                "started": g.shell.started,
+                "name": g.shell.name,
+                "profile": g.profile,
+                "spec": g.spec,
+            }
+            for g in self._grants.values()
+            if g.spec
+        ]
+        try:
+            if records:
+                paths.write_private(self._grants_file, json.dumps(records) + "\n")
+            else:
+                os.unlink(self._grants_file)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot record the endpoint's grants: %s", exc.strerror)
+
+    def restore(self) -> int:
+        """Take over the grants a previous agent recorded whose shells still live; their count."""
+        if self._grants_file is None or self._resolve is None or self.recorded_port() is None:
+            return 0
+        try:
+            with open(self._grants_file, encoding="utf-8") as f:
+                records = json.loads(f.read(4 * 1024 * 1024))
+        except (OSError, ValueError):
+            return 0
+        restored = 0
+        with self._lock:
+            for record in records if isinstance(records, list) else []:
+                grant = self._restored_grant(record)
+                if grant is not None and grant.digest not in self._grants:
+                    self._grants[grant.digest] = grant
+                    restored += 1
+            self._restored = restored > 0
+            self._save()
+        if restored:
+            log.info("serving %d endpoint grant(s) of the previous agent", restored)
+        return restored
+
+    def _restored_grant(self, record: object) -> Grant | None:
+        assert self._resolve is not None
+        if not isinstance(record, dict):
+            return None
+        digest, pid, started = record.get("digest"), record.get("pid"), record.get("started")
+        name, profile, spec = record.get("name"), record.get("profile"), record.get("spec")
+        if not (
+            isinstance(digest, str)
+            and len(digest) == 64
+            and isinstance(pid, int)
+            and isinstance(started, (int, float))
+            and isinstance(name, str)
+            and isinstance(profile, str)
+            and isinstance(spec, dict)
+            and spec
+        ):
+            return None
+        shell = ShellRef(pid, float(started), name)
+        if not shell.alive():
+            return None
+        try:
+            credentials = self._resolve(spec, shell)
+        except Exception:  # a record this version cannot read: that job must be restarted
+            return None
+        return Grant(digest, shell, profile, credentials, spec)
 
     def body(self, creds: Credentials) -> bytes:
         # The shape SDKs' container providers parse: "Token", not "SessionToken".
@@ -341,6 +444,10 @@ class Endpoint:
     async def _in_pool(self, fn: Callable[..., _T], *args: object) -> _T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _listen(port: int) -> socket.socket:

@@ -106,6 +106,8 @@ def run(ready_fd: int | None) -> int:
 
     threading.Thread(target=_warm_up, daemon=True).start()
     agent.refresher.start()
+    # Jobs of a previous agent's endpoint shells are ours to serve now, with their tokens.
+    agent.endpoint.restore()
     if agent.endpoint.recorded_port() is not None:
         # Shells of a previous agent may still hold the endpoint's URL: claim its port at once,
         # so the gap in which another user could bind it is only as long as the restart.

@@ -39,6 +39,9 @@ class MfaSessions:
         self._sts = sts
         self._lock = threading.Lock()
         self._spent: dict[str, float] = {}
+        # One GetSessionToken at a time per device: held across the STS call, so it is ours,
+        # not the session's own lock (which the refresher takes to look at shells).
+        self._opening: dict[str, threading.Lock] = {}
 
     def session(self, plan: Plan, code: str | None) -> Credentials:
         """MFA session credentials for ``plan``'s source and device, opening one if needed."""
@@ -46,7 +49,9 @@ class MfaSessions:
         mfa = plan.mfa
         session = self.store.session(plan.mfa_key(), plan.source.profile, mfa.serial, "")
         session.kind = "mfa"
-        with session.lock:
+        with self._lock:
+            opening = self._opening.setdefault(session.key, threading.Lock())
+        with opening:
             creds = session.creds
             if creds is not None and (creds.expiration or 0) - self.store.clock() > MIN_LEFT:
                 return creds

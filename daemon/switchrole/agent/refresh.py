@@ -1,8 +1,10 @@
 """Renew held sessions ahead of expiry, for as long as a live shell uses them.
 
-One thread sleeps until the earliest due renewal (or a request wakes it) and renews what is
+One thread sleeps until the earliest due renewal (or a request wakes it) and starts what is
 due, ``refresh_lead`` seconds before shells will ask, so they find new credentials waiting.
-Failures are retried with capped exponential backoff and jitter. A session nobody uses any
+Each renewal is a flight of the session store, in a thread of its own: profiles renew in
+parallel, and one whose STS hangs holds up no other; a landing wakes this thread. Failures are
+retried with capped exponential backoff and jitter. A session nobody uses any
 more is not renewed: it is forgotten when its credentials expire. Sleeps are capped so that a
 suspend/resume (during which the monotonic clock stands still) is noticed by re-reading wall time.
 When nothing is held for ``idle_timeout`` seconds, ``on_idle`` is called.
@@ -17,10 +19,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .. import protocol
-from .sessions import MAX_BACKOFF, Session, SessionStore, refresh_lead
+from .sessions import Session, SessionStore, refresh_lead
 from .state import StateFiles
-from .sts import StsError
 
 log = logging.getLogger("switchrole.agent")
 
@@ -46,8 +46,10 @@ class Refresher:
         self.holds_more = holds_more
         self._cond = threading.Condition()
         self._stopped = False
+        self._news = False  # a wake that came while a pass ran must not be slept through
         self._idle_since = self.clock()
         self.thread = threading.Thread(target=self._run, name="refresher", daemon=True)
+        store.on_landed(self.landed)
 
     def start(self) -> None:
         self.thread.start()
@@ -55,6 +57,7 @@ class Refresher:
     def wake(self) -> None:
         with self._cond:
             self._idle_since = self.clock()
+            self._news = True
             self._cond.notify()
 
     def stop(self) -> None:
@@ -76,10 +79,12 @@ class Refresher:
                 if self._stopped:
                     return
                 delay = min(MAX_SLEEP, max(0.05, next_wake - self.clock()))
-                self._cond.wait(delay)
+                if not self._news:
+                    self._cond.wait(delay)
+                self._news = False
 
     def tick(self) -> float:
-        """Renew what is due, forget what is abandoned; return when to look again."""
+        """Start what is due, forget what is abandoned; return when to look again."""
         now = self.clock()
         next_wake = now + MAX_SLEEP
         sessions = self.store.all()
@@ -90,16 +95,19 @@ class Refresher:
                 log.error("refresh of %s failed unexpectedly (%s)", session.profile, type(exc).__name__)
                 next_wake = min(next_wake, now + ERROR_PAUSE)
         if sessions:
-            self._idle_since = now
+            self._idle_since = now  # held until this pass, which may have dropped the last one
+        if self.store.all():
+            pass
         elif self.holds_more():
             # Held for someone (an endpoint shell) with no session: look again, so the idle
             # time starts soon after they are gone.
             self._idle_since = now
             next_wake = min(next_wake, now + min(MAX_SLEEP, self.idle_timeout))
         elif now - self._idle_since >= self.idle_timeout:
-            log.info("nothing held for %.0f s; exiting", self.idle_timeout)
+            log.info("nothing held for %.0f s; exiting", now - self._idle_since)
             self.on_idle()
         else:
+            # The idle deadline, even when this very pass dropped the last session.
             next_wake = min(next_wake, self._idle_since + self.idle_timeout)
         return next_wake
 
@@ -114,34 +122,26 @@ class Refresher:
             return session.expiration
         if session.fetch is None or session.creds is None:
             return now + MAX_SLEEP
+        if session.refreshing:
+            return now + MAX_SLEEP  # its landing wakes us
         lead = refresh_lead(session.creds.lifetime)
         due = max(session.refresh_at() - lead, session.retry_at)
-        if now >= due:
-            self._renew(session, lead)
-            due = max(session.refresh_at() - lead, session.retry_at)
-        return due
+        if now < due:
+            return due
+        self.store.renew(session, session.fetch, lead)
+        return now + MAX_SLEEP if session.refreshing else max(now, session.refresh_at() - lead)
 
-    def _renew(self, session: Session, lead: float) -> None:
-        """One renewal attempt; the store keeps the failure count and the next retry time."""
-        assert session.fetch is not None
-        mfa_needed = False
-        try:
-            self.store.get(session, session.fetch, lead=lead)
-            # The store keeps still-valid credentials through an outage and notes the error.
-            failed = session.last_error is not None
-        except StsError as exc:
-            failed = True
-            # The MFA session ran out: only the person at a terminal can go on, and shells
-            # show it in the prompt until they do.
-            mfa_needed = exc.code == protocol.MFA_REQUIRED
+    def landed(self, session: Session) -> None:
+        """A renewal landed (the store calls this from the renewal's thread)."""
         now = self.clock()
-        if mfa_needed:
-            session.status = "mfa_needed"
-            session.retry_at = now + MAX_BACKOFF
+        if session.status == "mfa_needed":
             log.warning("refresh of %s needs an MFA code", session.profile)
-        elif failed:
-            session.status = "expired" if session.expiration <= now else "stale"
-            log.warning("refresh of %s failed; retrying in %.0f s", session.profile, session.retry_at - now)
-        else:
-            session.status = "ok"
-        self.states.write(session)
+        elif session.last_error is not None:
+            log.warning(
+                "refresh of %s failed; retrying in %.0f s", session.profile, max(0.0, session.retry_at - now)
+            )
+        if session.creds is not None:
+            self.states.write(session)
+        with self._cond:
+            self._news = True
+            self._cond.notify()

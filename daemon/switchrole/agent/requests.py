@@ -23,6 +23,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "mode": str,
     "destination": str,
     "deliver": str,
+    "patience": (int, float),
 }
 _CTX_FIELDS = {"config_file": str, "credentials_file": str, "env": dict, "user": str, "source_env": dict}
 
@@ -47,6 +48,8 @@ def validate(request: dict[str, Any]) -> None:
         raise bad("mode must be keys or endpoint")
     if request.get("deliver", "url") not in ("url", "page"):
         raise bad("deliver must be url or page")
+    if "patience" in request and not 0 < request["patience"] <= protocol.MAX_PATIENCE:
+        raise bad(f"patience must be more than 0 and at most {protocol.MAX_PATIENCE} seconds")
     if "shell_pid" in request and request["shell_pid"] <= 0:
         raise bad("shell_pid must be a process id")
     for key in ("profile", "mfa_code", "destination"):

@@ -2,6 +2,9 @@
 
 The answer to ``env`` is credential data, never shell code: the client renders it. Errors
 are ``RemoteError``s with a code, a message and a hint; no secret ever goes into one.
+
+No request waits on STS longer than its asker can afford: a request says its ``patience`` (a
+prompt hook about a second); without one a person is assumed, who is given ``ENV_PATIENCE``.
 """
 
 from __future__ import annotations
@@ -22,15 +25,21 @@ from .endpoint import Endpoint
 from .mfa import MfaSessions
 from .refresh import Refresher
 from .requests import bad, context_of, validate
-from .sessions import Session, SessionStore
+from .sessions import Session, SessionStore, StillWaiting
 from .sources import source_credentials
 from .state import StateFiles
-from .sts import ROLE_CHAINING_LIMIT, Credentials, Sts, StsError
+from .sts import ROLE_CHAINING_LIMIT, Credentials, Sts, StsError, where
 
 if TYPE_CHECKING:
     from .watch import Watcher
 
 log = logging.getLogger("switchrole.agent")
+
+# A person at a terminal waits this long on a hanging STS before being told so.
+ENV_PATIENCE = 30.0
+# SDK container providers give up on an endpoint after 2 s (botocore: 3 tries of 2 s each).
+ENDPOINT_PATIENCE = 1.5
+MAX_WARNED = 4096
 
 
 def rfc3339(epoch: float) -> str:
@@ -71,7 +80,12 @@ class Agent:
         self.files = ConfigFiles()
         self.store = SessionStore(clock)
         self.states = StateFiles(runtime_dir)
-        self.endpoint = Endpoint(rfc3339, port_file=paths.endpoint_port_path(runtime_dir))
+        self.endpoint = Endpoint(
+            rfc3339,
+            port_file=paths.endpoint_port_path(runtime_dir),
+            grants_file=paths.endpoint_grants_path(runtime_dir),
+            resolve=self._endpoint_credentials,
+        )
         self.pages = ConsolePages(runtime_dir)
         # While a shell holds an endpoint token its processes may come back at any time: the
         # agent stays, so the port it listens on is never free for someone else to take.
@@ -87,6 +101,7 @@ class Agent:
         self._stop = stop
         self._sts: Sts | None = None
         self._sts_lock = threading.Lock()
+        self._warned: set[tuple[int, str]] = set()  # (shell pid, config error) already told
 
     @property
     def sts(self) -> Sts:
@@ -165,7 +180,12 @@ class Agent:
             "shells": sorted(sh.pid for sh in s.shells),
         }
 
-    def plan(self, request: dict[str, Any]) -> tuple[Context, Plan]:
+    def plan(self, request: dict[str, Any]) -> tuple[Context, Plan, str | None]:
+        """The request's context and plan, and the config error it was planned despite, if any.
+
+        A config that stops parsing (a half-saved edit) must not cut shells off from sessions
+        the agent holds: a profile whose session is held is planned from the last version that
+        parsed, and the error goes with the answer. Anything else gets the error."""
         profile = request.get("profile")
         if not profile:
             raise bad("no profile given")
@@ -173,8 +193,17 @@ class Agent:
         if self.watcher is not None:
             self.watcher.watch(ctx.config_file, ctx.credentials_file)
         try:
-            return ctx, resolve(self.files.load(ctx), profile, ctx)
+            return ctx, resolve(self.files.load(ctx), profile, ctx), None
         except ConfigError as exc:
+            good = self.files.last_good(ctx) if exc.code == protocol.BAD_CONFIG else None
+            if good is not None:
+                try:
+                    plan = resolve(good, profile, ctx)
+                except ConfigError:
+                    raise _remote(exc) from None
+                held = self.store.find(plan.key())
+                if held is not None and self.store.valid(held) is not None:
+                    return ctx, plan, exc.message
             raise _remote(exc) from None
 
     def config_changed(self, paths: set[str]) -> None:
@@ -194,9 +223,15 @@ class Agent:
                 self.states.remove(session)
 
     def _fresh(
-        self, ctx: Context, plan: Plan, shell: shells.ShellRef | None, code: str | None = None
+        self,
+        ctx: Context,
+        plan: Plan,
+        shell: shells.ShellRef | None,
+        code: str | None = None,
+        patience: float = ENV_PATIENCE,
     ) -> tuple[Session, Credentials, int]:
-        """The plan's session with credentials that are fresh (or still valid through an outage)."""
+        """The plan's session with credentials that are fresh (or still valid through an outage),
+        waiting on STS at most ``patience`` seconds."""
         session = self.store.session(plan.key(), plan.profile, plan.role_arn, ctx.config_file)
         session.fetch = lambda: self._assume(plan)
         session.ctx = ctx
@@ -205,7 +240,14 @@ class Agent:
         # A code offered while the MFA session is known to be gone renews now, not at expiry.
         renew = code is not None and session.status == "mfa_needed"
         try:
-            creds = self.store.get(session, lambda: self._assume(plan, code), wait=renew)
+            creds = self.store.get(session, lambda: self._assume(plan, code), wait=renew, patience=patience)
+        except StillWaiting as exc:
+            raise RemoteError(
+                protocol.STS_UNAVAILABLE,
+                f"{where(plan.endpoint)} did not answer within {exc.patience:.0f} s "
+                f"for profile {plan.profile}",
+                "the agent keeps trying; check the network and the endpoint_url / AWS_ENDPOINT_URL_STS",
+            ) from None
         except StsError as exc:
             raise _remote(exc) from None
         finally:
@@ -223,9 +265,10 @@ class Agent:
         return session, creds, generation
 
     def env(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-        ctx, plan = self.plan(request)
+        ctx, plan, config_error = self.plan(request)
         shell = shells.identify(request.get("shell_pid") or _parent(peer_pid))
-        session, creds, generation = self._fresh(ctx, plan, shell, request.get("mfa_code"))
+        patience = float(request.get("patience", ENV_PATIENCE))
+        session, creds, generation = self._fresh(ctx, plan, shell, request.get("mfa_code"), patience)
         assert creds.expiration is not None
         result: dict[str, Any] = {
             "profile": plan.profile,
@@ -238,6 +281,7 @@ class Agent:
             "state_file": self.states.path(session),
             # A fallback is worth saying once, when it happened, not on every request.
             "notice": self._notice(session, generation),
+            "warning": self._warning(config_error, shell, plan.profile),
             # Still-valid credentials, but renewal needs a code: a person at a terminal is asked.
             "mfa_needed": session.status == "mfa_needed",
             "status": session.status,
@@ -248,12 +292,16 @@ class Agent:
                 raise RemoteError(
                     protocol.BAD_REQUEST, "endpoint mode needs the pid of a live shell of yours"
                 )
-            # The endpoint re-resolves on every call, so config edits and renewals reach it.
-            token = self.endpoint.grant(
-                shell, plan.profile, lambda: self._fresh(*self.plan(request), None)[1]
-            )
+            # The endpoint re-resolves on every call, so config edits and renewals reach it. What
+            # it resolves is recorded, so a restarted agent serves the shell's jobs too; the
+            # shell's credential variables (a credential_source) are secrets and are not.
+            files = {k: v for k, v in request["ctx"].items() if k != "source_env"}
+            spec = {"profile": plan.profile, "ctx": files}
+            token = self.endpoint.grant(shell, plan.profile, self._endpoint_credentials(request, shell), spec)
             result["endpoint"] = {"url": self.endpoint.url, "token": token}
-            result["config_default_has_credentials"] = _default_has_credentials(self.files.load(ctx))
+            result["config_default_has_credentials"] = _default_has_credentials(
+                self.files.last_good(ctx) or {}
+            )
             return result
         result["credentials"] = {
             "access_key_id": creds.access_key_id,
@@ -263,8 +311,36 @@ class Agent:
         }
         return result
 
+    def _endpoint_credentials(
+        self, request: dict[str, Any], shell: shells.ShellRef
+    ) -> Callable[[], Credentials]:
+        """What the endpoint calls for a grant's credentials: the request planned again, for the
+        grant's shell (so that a grant taken over from a previous agent is renewed ahead too)."""
+        request = {**request, "op": "env"}
+        validate(request)
+        context_of(request)
+
+        def credentials() -> Credentials:
+            ctx, plan, _ = self.plan(request)
+            return self._fresh(ctx, plan, shell, patience=ENDPOINT_PATIENCE)[1]
+
+        return credentials
+
+    def _warning(self, config_error: str | None, shell: shells.ShellRef | None, profile: str) -> str | None:
+        """A config error served around, said once to each shell (every time without one)."""
+        if config_error is None:
+            return None
+        if shell is not None:
+            told = (shell.pid, config_error)
+            if told in self._warned:
+                return None
+            if len(self._warned) >= MAX_WARNED:
+                self._warned.clear()
+            self._warned.add(told)
+        return f"{config_error}; {profile} is served from the last version that parsed until it is fixed"
+
     def console(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-        ctx, plan = self.plan(request)
+        ctx, plan, _ = self.plan(request)
         _session, creds, _ = self._fresh(ctx, plan, None, request.get("mfa_code"))
         # SessionDuration is refused for chained or MFA-session roles; only direct ones may set it.
         direct = len(plan.hops) == 1 and plan.mfa is None and isinstance(plan.source, StaticKeys)

@@ -1,23 +1,34 @@
-"""Assumed-role sessions held in memory: single-flight fetches and refresh timing.
+"""Assumed-role sessions held in memory: single-flight renewals that no caller must wait out.
 
 A session is identified by the key of its plan (any change to a profile's definition is a new
-session). However many shells ask at once, one STS call is made per session: the first asker
-fetches under the session's lock and the others find the result when they get the lock.
+session). However many shells ask at once, one STS call is made per session: a renewal is a
+*flight* that runs in a thread of its own, and every caller who needs it waits on that one
+flight, each only as long as it can afford (``patience``): a prompt hook about a second, a
+person at a terminal half a minute. Whoever gives up gets the still-valid credentials in hand,
+or an error, while the flight goes on and lands for the next asker. So a hanging STS never
+holds a prompt, and one stuck profile never holds another's renewal.
+
 Credentials are handed out only while more than the refresh margin remains; inside the margin
 they are renewed first, and if STS is unreachable still-valid ones are served; expired ones never.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import protocol
 from .config import Context
 from .shells import ShellRef
 from .sts import Credentials, StsError
+
+log = logging.getLogger("switchrole.agent")
+Flight = concurrent.futures.Future[Credentials]
 
 # botocore refreshes at 15 min (advisory) and 10 min (mandatory) before expiry and SDKs re-fetch
 # on every call inside that window; renewing at 20 min keeps handed-out credentials outside it.
@@ -39,7 +50,25 @@ def refresh_lead(lifetime: float) -> float:
     return min(60.0, refresh_margin(lifetime) / 4)
 
 
-@dataclass
+class StillWaiting(StsError):
+    """The caller's patience ran out before the renewal it waited on landed (STS is slow or
+    hangs). The renewal goes on; the next request may find it done."""
+
+    def __init__(self, patience: float) -> None:
+        super().__init__(
+            protocol.STS_UNAVAILABLE,
+            f"STS did not answer within {patience:.0f} s",
+            "the renewal goes on in the agent; try again shortly",
+            retryable=True,
+        )
+        self.patience = patience
+
+
+def spawn_thread(name: str, work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name=name, daemon=True).start()
+
+
+@dataclass(eq=False)
 class Session:
     key: str
     profile: str
@@ -57,6 +86,8 @@ class Session:
     ctx: Context | None = None  # the asking shell's files, to re-check the definition on edits
     failures: int = 0
     retry_at: float = 0.0
+    flight: Flight | None = field(default=None, repr=False)
+    # Guards the flight and the shells; never held while STS is spoken to.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -66,17 +97,24 @@ class Session:
 
     def add_shell(self, shell: ShellRef) -> bool:
         """Remember a shell; True if it is new (the refresher then has news)."""
-        if shell in self.shells:
-            return False
-        self.live_shells()
-        if len(self.shells) < MAX_SHELLS:
-            self.shells.add(shell)
-        return True
+        with self.lock:
+            if shell in self.shells:
+                return False
+            if len(self.shells) >= MAX_SHELLS:
+                self.shells = {s for s in self.shells if s.alive()}
+            if len(self.shells) < MAX_SHELLS:
+                self.shells.add(shell)
+            return True
 
     def live_shells(self) -> set[ShellRef]:
         """Forget shells that exited (pid and start time must both match)."""
-        self.shells = {s for s in self.shells if s.alive()}
-        return self.shells
+        with self.lock:
+            snapshot = set(self.shells)
+        # Checking a process reads /proc: done outside the lock, so registrations never wait on it.
+        dead = {s for s in snapshot if not s.alive()}
+        with self.lock:
+            self.shells -= dead
+            return set(self.shells)
 
     @property
     def expiration(self) -> float:
@@ -98,10 +136,20 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        spawn: Callable[[str, Callable[[], None]], None] = spawn_thread,
+    ) -> None:
         self.clock = clock
+        self._spawn = spawn
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
+        self._listeners: list[Callable[[Session], None]] = []
+
+    def on_landed(self, listener: Callable[[Session], None]) -> None:
+        """Call ``listener`` after each renewal lands (success or failure)."""
+        self._listeners.append(listener)
 
     def session(self, key: str, profile: str, role_arn: str, config_file: str) -> Session:
         with self._lock:
@@ -110,66 +158,142 @@ class SessionStore:
                 s = self._sessions[key] = Session(key, profile, role_arn, config_file)
             return s
 
+    def find(self, key: str) -> Session | None:
+        with self._lock:
+            return self._sessions.get(key)
+
     def _current(self, session: Session, lead: float) -> Credentials | None:
         creds = session.creds
         if creds is not None and self.clock() < session.refresh_at() - lead:
             return creds
         return None
 
-    def _valid(self, session: Session) -> Credentials | None:
+    def valid(self, session: Session) -> Credentials | None:
         """Held credentials that have not expired (inside the margin or not)."""
         if session.creds is not None and self.clock() < session.expiration - MIN_VALID:
             return session.creds
         return None
 
     def get(
-        self, session: Session, fetch: Callable[[], Credentials], lead: float = 0.0, wait: bool = False
+        self,
+        session: Session,
+        fetch: Callable[[], Credentials],
+        lead: float = 0.0,
+        wait: bool = False,
+        patience: float | None = None,
     ) -> Credentials:
         """Fresh credentials for ``session``, fetching at most once however many callers wait.
 
         ``lead`` renews that many seconds before the margin: the background refresher uses it
         so that shells asking at the margin find new credentials already waiting. While held
-        credentials are still valid, a caller never waits on STS that another caller is already
-        talking to, nor retries it before ``retry_at`` after a failure: SDKs asking the endpoint
-        give up after seconds, and valid credentials now beat fresh ones later. ``wait`` (an MFA
-        code to spend) always fetches, however fresh the held credentials.
+        credentials are still valid, a caller never waits on a renewal another caller started,
+        nor retries STS before ``retry_at`` after a failure: valid credentials now beat fresh
+        ones later. A caller waits for its own renewal at most ``patience`` seconds (None: until
+        it lands), then takes the valid credentials in hand or gets ``StillWaiting``. ``wait``
+        (an MFA code to spend) always fetches with ``fetch``, however fresh the held credentials.
         """
         if not wait:
             creds = self._current(session, lead)
             if creds is not None:
                 return creds
-        held = self._valid(session)
+        held = self.valid(session)
         if held is not None and not wait and self.clock() < session.retry_at:
             return held
-        if not session.lock.acquire(blocking=held is None or wait):
-            assert held is not None
-            return held
-        try:
-            creds = self._current(session, lead)
-            if creds is not None and not wait:
-                return creds
-            session.refreshing = True
+        deadline = None if patience is None else time.monotonic() + patience
+        while True:
+            flight, mine = self._launch(session, fetch, lead, force=wait)
+            if mine or not wait:
+                break
+            # A code to spend: let the renewal without it land first, then fly with the code.
             try:
-                fresh = fetch()
-            except StsError as exc:
-                session.last_error = exc.message
-                session.failures += 1
-                backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
-                session.retry_at = self.clock() + backoff
-                held = self._valid(session)
-                if held is not None and exc.retryable and not wait:
-                    return held  # an outage must not take away credentials that still work
+                self._await(flight, deadline, patience, None)
+            except StillWaiting:
                 raise
-            finally:
-                session.refreshing = False
+            except Exception:  # that renewal's failure is not ours: ours carries the code
+                pass
+        if not mine and held is not None and not flight.done():
+            return held  # someone else is talking to STS; what we hold still works
+        try:
+            return self._await(flight, deadline, patience, None if wait else held)
+        except StsError as exc:
+            if held is not None and exc.retryable and not wait and self.valid(session) is not None:
+                return held  # an outage must not take away credentials that still work
+            raise
+
+    def renew(self, session: Session, fetch: Callable[[], Credentials], lead: float = 0.0) -> Flight:
+        """Start renewing ``session`` in the background if it is due and nobody is already."""
+        return self._launch(session, fetch, lead, force=False)[0]
+
+    @staticmethod
+    def _await(
+        flight: Flight, deadline: float | None, patience: float | None, held: Credentials | None
+    ) -> Credentials:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return flight.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if held is not None:
+                return held
+            raise StillWaiting(patience or 0.0) from None
+
+    def _launch(
+        self, session: Session, fetch: Callable[[], Credentials], lead: float, force: bool
+    ) -> tuple[Flight, bool]:
+        """The session's renewal in progress, or a new one; True if this call started it."""
+        with session.lock:
+            flight = session.flight
+            if flight is not None and not flight.done():
+                return flight, False
+            flight = Flight()
+            creds = None if force else self._current(session, lead)
+            if creds is not None:
+                flight.set_result(creds)  # renewed while we were getting here
+                return flight, False
+            session.flight = flight
+            session.refreshing = True
+        self._spawn(f"renew {session.profile}", lambda: self._fly(session, fetch, flight))
+        return flight, True
+
+    def _fly(self, session: Session, fetch: Callable[[], Credentials], flight: Flight) -> None:
+        try:
+            fresh = fetch()
+        except BaseException as exc:
+            self._failed(session, exc)
+            session.refreshing = False
+            flight.set_exception(exc)
+        else:
             session.creds = fresh
             session.generation += 1
             session.last_error = None
             session.failures = 0
             session.retry_at = 0.0
-            return fresh
-        finally:
-            session.lock.release()
+            session.status = "ok"
+            session.refreshing = False
+            flight.set_result(fresh)
+        for listener in self._listeners:
+            try:
+                listener(session)
+            except Exception as exc:  # a listener's trouble must not be the renewal's
+                log.error("after renewing %s: %s", session.profile, type(exc).__name__)
+
+    def _failed(self, session: Session, exc: BaseException) -> None:
+        now = self.clock()
+        session.failures += 1
+        if isinstance(exc, StsError) and exc.code == protocol.MFA_REQUIRED:
+            # The MFA session ran out: only the person at a terminal can go on, and shells
+            # show it in the prompt until they do.
+            session.last_error = exc.message
+            session.status = "mfa_needed"
+            session.retry_at = now + MAX_BACKOFF
+            return
+        if isinstance(exc, StsError):
+            session.last_error = exc.message
+        else:
+            session.last_error = f"internal error ({type(exc).__name__})"
+        backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
+        session.retry_at = now + backoff
+        if session.status != "mfa_needed":
+            session.status = "expired" if session.expiration <= now else "stale"
 
     def all(self) -> list[Session]:
         with self._lock:

@@ -82,6 +82,11 @@ _BAD_KEYS = {
 }
 
 
+def where(endpoint: Endpoint) -> str:
+    """The STS endpoint a plan talks to, as a person reads it in a message."""
+    return endpoint.url or f"STS in {endpoint.region or 'us-east-1'}"
+
+
 class Sts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -178,13 +183,13 @@ class Sts:
         mfa_serial: str | None,
         params: dict[str, Any],
     ) -> dict[str, Any]:
-        where = endpoint.url or f"STS in {endpoint.region or 'us-east-1'}"
+        at = where(endpoint)
         try:
             client = self._client(creds, endpoint)
         except ValueError as exc:  # botocore's InvalidRegionError, or an endpoint it cannot use
             raise StsError(
                 protocol.BAD_CONFIG,
-                f"profile {profile}: cannot use {where} (region {endpoint.region!r}): {exc}",
+                f"profile {profile}: cannot use {at} (region {endpoint.region!r}): {exc}",
                 "check region and endpoint_url in the profile, [services] and AWS_ENDPOINT_URL*",
             ) from None
         method = client.assume_role if action == "AssumeRole" else client.get_session_token
@@ -201,7 +206,7 @@ class Sts:
         ):
             raise StsError(
                 protocol.STS_UNAVAILABLE,
-                f"cannot reach {where} for profile {profile}",
+                f"cannot reach {at} for profile {profile}",
                 "check the network or the endpoint_url / AWS_ENDPOINT_URL_STS setting",
                 retryable=True,
             ) from None
