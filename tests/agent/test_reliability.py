@@ -451,9 +451,11 @@ def test_a_hanging_sts_never_holds_the_prompt(
     def state(profile: str) -> dict[str, object]:
         return next(s for s in fake_world.status()["sessions"] if s["profile"] == profile)
 
-    # The refresher renews `test` on time while `second` hangs.
-    assert wait_until(lambda: state("test")["generation"] == 2, timeout=30, interval=0.5), fake_world.status()
-    assert state("second")["state"] == "refreshing"
+    # The refresher renews `test` on time while the renewal of `second` hangs.
+    assert wait_until(lambda: state("second")["state"] == "refreshing", timeout=30, interval=0.2)
+    generation = state("test")["generation"]
+    assert wait_until(lambda: state("test")["generation"] != generation, timeout=30, interval=0.5)
+    assert state("second")["state"] == "refreshing", fake_world.status()
 
     def hook(shell: LiveBash) -> float:
         """The prompt hook's own work, timed in the shell, with its refresh due now."""
