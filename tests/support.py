@@ -31,6 +31,7 @@ AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-group
 SOURCE_KEY = "AKIAIOSFODNN7EXAMPLE"
 SOURCE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 ROLE_ARN = "arn:aws:iam::222222222222:role/TestSwitchRole"
+ROLE2_ARN = "arn:aws:iam::222222222222:role/SecondRole"
 
 
 class FakeClock:
@@ -57,6 +58,9 @@ output = json
 role_arn = {ROLE_ARN}
 source_profile = default
 """
+
+# The scenario with a second role profile, `second`, for the tests where two profiles differ.
+TWO_ROLES_CONFIG = SCENARIO_CONFIG + f"\n[profile second]\nrole_arn = {ROLE2_ARN}\nsource_profile = default\n"
 
 
 def scenario_credentials(key: str = SOURCE_KEY, secret: str = SOURCE_SECRET) -> str:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import paths
+from . import endpoint_port
 from .peers import tcp_peer_uid
 from .server import RESOURCE_ERRORS
 from .shells import ShellRef
@@ -123,22 +124,18 @@ class Endpoint:
 
     def recorded_port(self) -> int | None:
         """The port a previous agent served on, if it left one."""
-        if self._port_file is None:
-            return None
-        try:
-            with open(self._port_file, encoding="ascii") as f:
-                port = int(f.read(16).strip())
-        except (OSError, ValueError):
-            return None
-        return port if 1024 <= port <= 65535 else None
+        return None if self._port_file is None else endpoint_port.read(self._port_file)
 
-    def start(self) -> None:
+    def start(self, claimed: socket.socket | None = None) -> None:
+        """Serve, on ``claimed`` (the recorded port, bound early at start) or a port of our own."""
         with self._lock:
             if self._loop is not None:
+                if claimed is not None:
+                    claimed.close()
                 return
             if self._closed:
                 raise OSError(errno.ESHUTDOWN, "the agent is stopping")
-            sock = self._bind()
+            sock = claimed if claimed is not None else self._bind()
             loop = asyncio.new_event_loop()
             self._loop = loop
             self._port = sock.getsockname()[1]
@@ -158,7 +155,7 @@ class Endpoint:
             deadline = time.monotonic() + REBIND_PATIENCE
             while True:
                 try:
-                    return _listen(recorded)
+                    return endpoint_port.listen(recorded)
                 except OSError as exc:
                     if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
                         log.warning(
@@ -169,7 +166,7 @@ class Endpoint:
                         )
                         break
                     time.sleep(0.05)
-        return _listen(0)
+        return endpoint_port.listen(0)
 
     def _record_port(self) -> None:
         if self._port_file is None:
@@ -448,21 +445,6 @@ class Endpoint:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _listen(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        # Re-binding the recorded port right after a restart meets its TIME_WAIT connections.
-        # (On Linux this never lets two sockets listen on one port.)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:

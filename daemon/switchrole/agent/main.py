@@ -16,10 +16,8 @@ import threading
 from types import FrameType
 
 from .. import paths
+from . import endpoint_port
 from .harden import harden
-from .server import Server
-from .service import Agent
-from .watch import Watcher
 
 log = logging.getLogger("switchrole.agent")
 
@@ -78,6 +76,14 @@ def run(ready_fd: int | None) -> int:
         if os.path.lexists(sock_path):
             os.unlink(sock_path)
 
+    # Running endpoint jobs come back to the recorded port at any moment: claim it before the
+    # imports below (botocore, asyncio, watchdog) take their few hundred milliseconds.
+    claimed = endpoint_port.claim(paths.endpoint_port_path(directory))
+
+    from .server import Server
+    from .service import Agent
+    from .watch import Watcher
+
     server: Server
     idle = float(os.environ.get("SWITCHROLE_IDLE_TIMEOUT") or 1800)
 
@@ -108,11 +114,11 @@ def run(ready_fd: int | None) -> int:
     agent.refresher.start()
     # Jobs of a previous agent's endpoint shells are ours to serve now, with their tokens.
     agent.endpoint.restore()
-    if agent.endpoint.recorded_port() is not None:
-        # Shells of a previous agent may still hold the endpoint's URL: claim its port at once,
+    if claimed is not None or agent.endpoint.recorded_port() is not None:
+        # Shells of a previous agent may still hold the endpoint's URL: serve its port at once,
         # so the gap in which another user could bind it is only as long as the restart.
         try:
-            agent.endpoint.start()
+            agent.endpoint.start(claimed)
         except OSError as exc:
             log.warning("cannot start the loopback endpoint: %s", exc.strerror)
 
