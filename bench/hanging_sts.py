@@ -1,0 +1,80 @@
+"""What a prompt costs while STS accepts AssumeRole and never answers.
+
+Two live bash shells with the hook hold two profiles with 24-second credentials; STS stalls
+every AssumeRole of the second role. The prompt hook's own work (`__switchrole_check` with its
+refresh due) is timed in the shell with $EPOCHREALTIME: for the stuck profile while its keys
+are still valid and after they expired, and for the other profile; then the time a person
+waits for `switchrole env second` before being told which endpoint hangs.
+
+    .venv/bin/python bench/hanging_sts.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from sts_fake import Role, StsFake
+from support import ROLE2_ARN, ROLE_ARN, SOURCE_KEY, SOURCE_SECRET, TWO_ROLES_CONFIG, LiveBash, make_world
+
+TIMED_HOOK = (
+    "SWITCHROLE_REFRESH_AT=0 __switchrole_retry_at=0 __switchrole_quiet_until=0; "
+    "s=$EPOCHREALTIME; __switchrole_check; e=$EPOCHREALTIME; echo $s $e"
+)
+
+
+def hook(shell: LiveBash) -> float:
+    start, end = shell.run(TIMED_HOOK).split()[-2:]
+    return float(end) - float(start)
+
+
+def summary(label: str, samples: list[float]) -> str:
+    return f"| {label} | {statistics.median(samples):.2f} s | {max(samples):.2f} s |"
+
+
+def main() -> int:
+    fake = StsFake().start()
+    fake.add_user_key(SOURCE_KEY, SOURCE_SECRET)
+    fake.add_role(Role(ROLE_ARN))
+    fake.add_role(Role(ROLE2_ARN))
+    fake.lifetime = 24
+    world = make_world(fake.url)
+    world.write(TWO_ROLES_CONFIG)
+    first, second = LiveBash(world), LiveBash(world)
+    try:
+        for shell, profile in ((first, "test"), (second, "second")):
+            shell.run(f'eval "$(switchrole init bash)" && switchrole use {profile}')
+        fake.stall_role(ROLE2_ARN, 600)
+        time.sleep(15)  # the second role's renewal is under way and hangs
+        valid = [hook(second) for _ in range(5)]
+        other = [hook(first) for _ in range(5)]
+        expires = int(second.run('echo "$SWITCHROLE_EXPIRES_AT"'))
+        while time.time() < expires + 1:
+            time.sleep(0.5)
+        expired = [hook(second) for _ in range(5)]
+        started = time.monotonic()
+        out = world.run("env", "second", "--shell", "bash", timeout=90)
+        waited = time.monotonic() - started
+        print("| prompt hook, STS hanging | median | slowest |")
+        print("|---|---:|---:|")
+        print(summary("stuck profile, keys still valid", valid))
+        print(summary("the other profile", other))
+        print(summary("stuck profile, keys expired", expired))
+        print(
+            f"\n`switchrole env second`: {waited:.1f} s, exit {out.returncode}: {out.stderr.splitlines()[0]}"
+        )
+        return 0
+    finally:
+        fake.stall_role(ROLE2_ARN, 0)
+        first.exit()
+        second.exit()
+        world.stop_agent()
+        fake.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
