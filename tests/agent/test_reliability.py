@@ -80,7 +80,7 @@ def test_a_one_second_clock_step_leaves_every_tracked_shell_alive(
 ) -> None:
     if source == "psutil":
         # What systems without /proc use: psutil's value, compared with a tolerance.
-        monkeypatch.setattr(shells, "_ticks", lambda: False)
+        monkeypatch.setattr(shells, "TICKS", False)
     shell = _sleeper(sleepers)
     before = psutil.Process(shell.pid).create_time()
     session = SessionStore().session("k" * 64, "test", ROLE_ARN, "/cfg")

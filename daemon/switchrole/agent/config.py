@@ -180,7 +180,7 @@ class ConfigFiles:
         self._cache: dict[tuple[str, str], tuple[object, dict[str, Any]]] = {}
         self.errors: dict[tuple[str, str], str] = {}
 
-    def load(self, ctx: Context, last_good: bool = False) -> dict[str, Any]:
+    def load(self, ctx: Context) -> dict[str, Any]:
         stamp = (_stamp(ctx.config_file), _stamp(ctx.credentials_file))
         key = (ctx.config_file, ctx.credentials_file)
         with self._lock:
@@ -193,8 +193,6 @@ class ConfigFiles:
             if exc.code == protocol.BAD_CONFIG:
                 with self._lock:
                     self.errors[key] = exc.message
-                if last_good and cached is not None:
-                    return cached[1]
             raise
         with self._lock:
             if len(self._cache) >= self.MAX_ENTRIES and key not in self._cache:

@@ -277,7 +277,6 @@ class Endpoint:
                 "pid": g.shell.pid,
                 "started": g.shell.started,
                 "name": g.shell.name,
-                "profile": g.profile,
                 "spec": g.spec,
             }
             for g in self._grants.values()
@@ -320,7 +319,10 @@ class Endpoint:
         if not isinstance(record, dict):
             return None
         digest, pid, started = record.get("digest"), record.get("pid"), record.get("started")
-        name, profile, spec = record.get("name"), record.get("profile"), record.get("spec")
+        name, spec = record.get("name"), record.get("spec")
+        if not isinstance(spec, dict):
+            return None
+        profile = spec.get("profile")  # the profile is the spec's: one copy, nothing to disagree
         if not (
             isinstance(digest, str)
             and len(digest) == 64
@@ -328,8 +330,6 @@ class Endpoint:
             and isinstance(started, (int, float))
             and isinstance(name, str)
             and isinstance(profile, str)
-            and isinstance(spec, dict)
-            and spec
         ):
             return None
         shell = ShellRef(pid, float(started), name)

@@ -29,6 +29,11 @@ MAX_SLEEP = 300.0
 ERROR_PAUSE = 5.0
 
 
+def _due(session: Session, lead: float) -> float:
+    """When ``session`` is next renewed: ``lead`` before its margin, not before a retry is due."""
+    return max(session.refresh_at() - lead, session.retry_at)
+
+
 class Refresher:
     def __init__(
         self,
@@ -97,8 +102,8 @@ class Refresher:
         if sessions:
             self._idle_since = now  # held until this pass, which may have dropped the last one
         if self.store.all():
-            pass
-        elif self.holds_more():
+            return next_wake
+        if self.holds_more():
             # Held for someone (an endpoint shell) with no session: look again, so the idle
             # time starts soon after they are gone.
             self._idle_since = now
@@ -125,11 +130,10 @@ class Refresher:
         if session.refreshing:
             return now + MAX_SLEEP  # its landing wakes us
         lead = refresh_lead(session.creds.lifetime)
-        due = max(session.refresh_at() - lead, session.retry_at)
-        if now < due:
-            return due
+        if now < _due(session, lead):
+            return _due(session, lead)
         self.store.renew(session, session.fetch, lead)
-        return now + MAX_SLEEP if session.refreshing else max(now, session.refresh_at() - lead)
+        return now + MAX_SLEEP if session.refreshing else _due(session, lead)
 
     def landed(self, session: Session) -> None:
         """A renewal landed (the store calls this from the renewal's thread)."""

@@ -46,14 +46,6 @@ def rfc3339(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _parent(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def _default_has_credentials(config: dict[str, Any]) -> bool:
     """Whether [default] would give SDKs credentials before they reach the container endpoint."""
     default = config.get("config_file_default", {})
@@ -212,9 +204,13 @@ class Agent:
             ctx = session.ctx
             if ctx is None or not {ctx.config_file, ctx.credentials_file} & paths:
                 continue
+            config: dict[str, Any] | None
             try:
-                plan = resolve(self.files.load(ctx, last_good=True), session.profile, ctx)
-                changed = plan.key() != session.key
+                config = self.files.load(ctx)
+            except ConfigError:
+                config = self.files.last_good(ctx)  # a half-saved edit changes no definition
+            try:
+                changed = config is None or resolve(config, session.profile, ctx).key() != session.key
             except ConfigError:
                 changed = True  # the profile or its source is gone or broken now
             if changed:
@@ -266,7 +262,7 @@ class Agent:
 
     def env(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
         ctx, plan, config_error = self.plan(request)
-        shell = shells.identify(request.get("shell_pid") or _parent(peer_pid))
+        shell = shells.identify(request.get("shell_pid") or shells.parent_of(peer_pid))
         patience = float(request.get("patience", ENV_PATIENCE))
         session, creds, generation = self._fresh(ctx, plan, shell, request.get("mfa_code"), patience)
         assert creds.expiration is not None

@@ -32,12 +32,13 @@ class Unknowable(Exception):
     """The process cannot be checked right now (out of file descriptors)."""
 
 
-def _ticks() -> bool:
-    return os.path.exists(f"{PROC}/self/stat")
+# Linux: start times in clock ticks since boot, from /proc. Checked once: every comparison of
+# two ShellRefs (each registration is a set lookup) depends on it.
+TICKS = os.path.exists(f"{PROC}/self/stat")
 
 
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, start time in clock ticks) from /proc/PID/stat; None if there is no such process."""
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name; None if there is no such process."""
     try:
         with open(f"{PROC}/{pid}/stat", "rb") as f:
             raw = f.read(4096)
@@ -46,16 +47,30 @@ def _stat(pid: int) -> tuple[str, int] | None:
     except OSError as exc:
         raise Unknowable(exc.strerror) from None
     # The command name is in parentheses and may hold spaces or ')': split after the last one.
-    fields = raw.rpartition(b")")[2].split()
+    return raw.rpartition(b")")[2].split()
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks) from /proc/PID/stat; None if there is no such process."""
+    fields = _stat_fields(pid)
     try:
-        return fields[0].decode("ascii"), int(fields[19])
+        return None if fields is None else (fields[0].decode("ascii"), int(fields[19]))
     except (IndexError, ValueError, UnicodeDecodeError):
         return None
 
 
+def parent_of(pid: int) -> int:
+    """The parent pid of ``pid`` (Linux), or 0 when it cannot be told."""
+    try:
+        fields = _stat_fields(pid)
+        return int(fields[1]) if fields is not None else 0
+    except (Unknowable, IndexError, ValueError):
+        return 0
+
+
 def start_of(pid: int) -> float | None:
     """The start time that identifies ``pid`` (clock ticks on Linux), or None if it is gone."""
-    if _ticks():
+    if TICKS:
         stat = _stat(pid)
         return None if stat is None or stat[0] == "Z" else float(stat[1])
     try:
@@ -70,7 +85,7 @@ def start_of(pid: int) -> float | None:
 
 
 def same_start(a: float, b: float) -> bool:
-    return a == b if _ticks() else abs(a - b) <= TOLERANCE
+    return a == b if TICKS else abs(a - b) <= TOLERANCE
 
 
 class ShellRef:
