@@ -18,18 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from sts_fake import Role, StsFake
-from support import ROLE2_ARN, ROLE_ARN, SOURCE_KEY, SOURCE_SECRET, TWO_ROLES_CONFIG, LiveBash, make_world
-
-TIMED_HOOK = (
-    "SWITCHROLE_REFRESH_AT=0 __switchrole_retry_at=0 __switchrole_quiet_until=0; "
-    "s=$EPOCHREALTIME; __switchrole_check; e=$EPOCHREALTIME; echo $s $e"
+from support import (
+    ROLE2_ARN,
+    LiveBash,
+    timed_hook,
+    two_roles_world,
 )
-
-
-def hook(shell: LiveBash) -> float:
-    start, end = shell.run(TIMED_HOOK).split()[-2:]
-    return float(end) - float(start)
 
 
 def summary(label: str, samples: list[float]) -> str:
@@ -37,25 +31,19 @@ def summary(label: str, samples: list[float]) -> str:
 
 
 def main() -> int:
-    fake = StsFake().start()
-    fake.add_user_key(SOURCE_KEY, SOURCE_SECRET)
-    fake.add_role(Role(ROLE_ARN))
-    fake.add_role(Role(ROLE2_ARN))
-    fake.lifetime = 24
-    world = make_world(fake.url)
-    world.write(TWO_ROLES_CONFIG)
+    fake, world = two_roles_world(24)
     first, second = LiveBash(world), LiveBash(world)
     try:
         for shell, profile in ((first, "test"), (second, "second")):
             shell.run(f'eval "$(switchrole init bash)" && switchrole use {profile}')
         fake.stall_role(ROLE2_ARN, 600)
         time.sleep(15)  # the second role's renewal is under way and hangs
-        valid = [hook(second) for _ in range(5)]
-        other = [hook(first) for _ in range(5)]
+        valid = [timed_hook(second) for _ in range(5)]
+        other = [timed_hook(first) for _ in range(5)]
         expires = int(second.run('echo "$SWITCHROLE_EXPIRES_AT"'))
         while time.time() < expires + 1:
             time.sleep(0.5)
-        expired = [hook(second) for _ in range(5)]
+        expired = [timed_hook(second) for _ in range(5)]
         started = time.monotonic()
         out = world.run("env", "second", "--shell", "bash", timeout=90)
         waited = time.monotonic() - started

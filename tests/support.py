@@ -17,7 +17,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sts_fake import StsFake
+    from switchrole.agent.sts import Credentials
 
 BIN = Path(sys.executable).parent
 SWITCHROLE = str(BIN / "switchrole")
@@ -42,6 +46,15 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def fake_credentials(now: float, n: int, lifetime: float = 3600) -> Credentials:
+    """The n-th credentials a fake fetch hands out at ``now``, valid for ``lifetime`` seconds."""
+    from switchrole.agent.sts import Credentials
+
+    return Credentials(
+        f"ASIAFAKE{n:012d}", "secret", "token", expiration=now + lifetime, issued=now, temporary=True
+    )
 
 
 def run_now(name: str, work: Callable[[], None]) -> None:
@@ -211,6 +224,21 @@ def make_world(sts_url: str) -> World:
     return world
 
 
+def two_roles_world(lifetime: int) -> tuple[StsFake, World]:
+    """A started strict STS fake that knows the scenario's key and both roles and issues
+    credentials for ``lifetime`` seconds, and a world using it with TWO_ROLES_CONFIG."""
+    from sts_fake import Role, StsFake
+
+    fake = StsFake().start()
+    fake.add_user_key(SOURCE_KEY, SOURCE_SECRET)
+    fake.add_role(Role(ROLE_ARN))
+    fake.add_role(Role(ROLE2_ARN))
+    fake.lifetime = lifetime
+    world = make_world(fake.url)
+    world.write(TWO_ROLES_CONFIG)
+    return fake, world
+
+
 def files_containing(root: Path, needle: str) -> list[Path]:
     """Every regular file under root whose bytes contain needle (sockets and fifos skipped)."""
     hits = []
@@ -299,6 +327,43 @@ def switch_endpoint(shell: LiveBash, profile: str = "test") -> tuple[str, str]:
     lines = out.splitlines()
     assert len(lines) == 2 and all(lines), (out, shell.stderr())
     return lines[0], lines[1]
+
+
+# A long-running SDK job: GetCallerIdentity every INTERVAL seconds (argv[1]), one line per call:
+# `START ok ARN` or `START fail ERRORTYPE MESSAGE`.
+BOTO3_JOB = """\
+import sys, time, boto3
+client = boto3.client("sts", region_name="ap-northeast-1")
+while True:
+    started = time.time()
+    try:
+        print(started, "ok", client.get_caller_identity()["Arn"], flush=True)
+    except Exception as exc:
+        print(started, "fail", type(exc).__name__, str(exc).replace("\\n", " ")[:200], flush=True)
+    time.sleep(float(sys.argv[1]))
+"""
+
+
+def start_boto3_job(shell: LiveBash, interval: float) -> tuple[int, Path]:
+    """Start BOTO3_JOB in the background of ``shell`` (with its environment); its pid and log."""
+    home = Path(shell.run('printf "%s\\n" "$HOME"').strip())
+    (home / "job.py").write_text(BOTO3_JOB)
+    log = home / "job.log"
+    shell.run(f"python job.py {interval} > {log} 2>&1 & echo $! > job.pid")
+    return int((home / "job.pid").read_text()), log
+
+
+# The bash prompt hook's own work with its refresh due now, timed in the shell itself.
+TIMED_HOOK = (
+    "SWITCHROLE_REFRESH_AT=0 __switchrole_retry_at=0 __switchrole_quiet_until=0; "
+    "s=$EPOCHREALTIME; __switchrole_check; e=$EPOCHREALTIME; echo $s $e"
+)
+
+
+def timed_hook(shell: LiveBash) -> float:
+    """Seconds the hook took in a live bash where `switchrole init bash` was evaluated."""
+    start, end = shell.run(TIMED_HOOK).split()[-2:]
+    return float(end) - float(start)
 
 
 def http_get(url: str, token: str | None) -> tuple[int, bytes]:

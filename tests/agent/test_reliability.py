@@ -32,10 +32,13 @@ from support import (
     World,
     agent_log,
     eval_line,
+    fake_credentials,
     files_containing,
     kill9,
     run_now,
+    start_boto3_job,
     switch_endpoint,
+    timed_hook,
     wait_until,
 )
 from switchrole.agent import endpoint as endpoint_mod
@@ -48,9 +51,7 @@ from switchrole.agent.sts import Credentials, StsError
 
 
 def _creds(clock: FakeClock, n: int, lifetime: float = 3600) -> Credentials:
-    return Credentials(
-        f"ASIAFAKE{n:012d}", "secret", "token", expiration=clock() + lifetime, issued=clock(), temporary=True
-    )
+    return fake_credentials(clock(), n, lifetime)
 
 
 @pytest.fixture
@@ -399,19 +400,6 @@ def test_an_mfa_failure_in_a_renewal_says_mfa_needed() -> None:
 # -- end to end: the real agent, real bash, the strict STS fake ---------------------------------
 
 
-JOB = """\
-import sys, time, boto3, botocore.exceptions
-client = boto3.client("sts", region_name="ap-northeast-1")
-while True:
-    try:
-        arn = client.get_caller_identity()["Arn"]
-        print(time.time(), "ok", arn, flush=True)
-    except Exception as exc:
-        print(time.time(), "fail", type(exc).__name__, flush=True)
-    time.sleep(0.3)
-"""
-
-
 def _agent_pid(world: World) -> int:
     pid = world.agent_pid()
     assert pid is not None, agent_log(world)
@@ -429,10 +417,7 @@ def test_an_endpoint_job_keeps_being_served_across_a_kill9_of_the_agent(
     shell = LiveBash(fake_world)
     live_bash.append(shell)
     url, token = switch_endpoint(shell)
-    log = fake_world.home / "job.log"
-    (fake_world.home / "job.py").write_text(JOB)
-    shell.run(f"python job.py > {log} 2>&1 & echo $! > job.pid")
-    job = int((fake_world.home / "job.pid").read_text())
+    job, log = start_boto3_job(shell, interval=0.3)
     try:
         assert wait_until(lambda: sum(1 for f in _lines(log) if f[1] == "ok") >= 3, timeout=30), (
             log.read_text()
@@ -492,23 +477,14 @@ def test_a_hanging_sts_never_holds_the_prompt(
     assert wait_until(lambda: state("test")["generation"] != generation, timeout=30, interval=0.5)
     assert state("second")["state"] == "refreshing", fake_world.status()
 
-    def hook(shell: LiveBash) -> float:
-        """The prompt hook's own work, timed in the shell, with its refresh due now."""
-        out = shell.run(
-            "SWITCHROLE_REFRESH_AT=0 __switchrole_retry_at=0 __switchrole_quiet_until=0; "
-            "s=$EPOCHREALTIME; __switchrole_check; e=$EPOCHREALTIME; echo $s $e"
-        )
-        s, e = out.split()[-2:]
-        return float(e) - float(s)
-
     # About a second of patience plus one client start; a hang would be 30-120 s.
-    assert hook(second) < 4, "the prompt waited on STS while the credentials were still valid"
-    assert hook(first) < 4
+    assert timed_hook(second) < 4, "the prompt waited on STS while the credentials were still valid"
+    assert timed_hook(first) < 4
 
     # Once the second's credentials have expired: still no wait, and the failure is recorded.
     expires = int(second.run('echo "$SWITCHROLE_EXPIRES_AT"'))
     assert wait_until(lambda: time.time() > expires + 1, timeout=40, interval=0.5)
-    assert hook(second) < 4, "the prompt waited on STS with expired credentials"
+    assert timed_hook(second) < 4, "the prompt waited on STS with expired credentials"
     assert second.run('echo "${SWITCHROLE_STATUS-}"').strip() not in ("", "ok"), second.stderr()
 
     # A person typing `switchrole env second` waits at most ~30 s and is told which endpoint hangs.

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from support import AS_NOBODY, NOBODY, SYSTEM_PYTHON, FakeClock, run_now
+from support import AS_NOBODY, NOBODY, SYSTEM_PYTHON, FakeClock, fake_credentials, run_now
 from switchrole.agent import peers, shells
 from switchrole.agent.refresh import Refresher
 from switchrole.agent.sessions import SessionStore
@@ -51,16 +51,8 @@ class _Unknowable:
 
 def _fetcher(clock: Clock, issued: list[Credentials], lifetime: float = 3600) -> Callable[[], Credentials]:
     def fetch() -> Credentials:
-        creds = Credentials(
-            f"ASIAFAKE{len(issued):012d}",
-            "secret",
-            "token",
-            expiration=clock() + lifetime,
-            issued=clock(),
-            temporary=True,
-        )
-        issued.append(creds)
-        return creds
+        issued.append(fake_credentials(clock(), len(issued), lifetime))
+        return issued[-1]
 
     return fetch
 

@@ -29,7 +29,7 @@ import pytest
 
 import switchrole
 from sts_fake import Role, StsFake
-from support import NOBODY, ROLE_ARN, SCENARIO_CONFIG, SWITCHROLE, World, agent_log, run_now
+from support import NOBODY, ROLE_ARN, SCENARIO_CONFIG, SWITCHROLE, World, agent_log, fake_credentials, run_now
 from switchrole.agent.server import MAX_CONNECTIONS
 
 ROLE2_ARN = "arn:aws:iam::333333333333:role/OtherRole"
@@ -535,16 +535,8 @@ def test_refresher_renews_at_once_after_the_clock_jumps_past_the_due_time(tmp_pa
     issued: list[Credentials] = []
 
     def fetch() -> Credentials:
-        creds = Credentials(
-            f"ASIAFAKE{len(issued):012d}",
-            "secret",
-            "token",
-            expiration=clock() + 3600,
-            issued=clock(),
-            temporary=True,
-        )
-        issued.append(creds)
-        return creds
+        issued.append(fake_credentials(clock(), len(issued)))
+        return issued[-1]
 
     store = SessionStore(clock=clock, spawn=run_now)
     states = StateFiles(str(tmp_path))
