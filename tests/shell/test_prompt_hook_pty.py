@@ -102,3 +102,36 @@ def test_fresh_credentials_start_no_process_at_prompts(
     new = starts(counter)[len(before) :]
     assert len(new) == 1 and new[0].startswith("env test") and "--refresh" in new[0], new
     assert re.fullmatch(TIME_LEFT + r"\n?", sh.output_of("switchrole_prompt"))
+
+
+def test_a_hanging_sts_never_holds_the_prompt_in_bash_zsh_or_fish(
+    fake_world: World, sts_fake: StsFake, pty_shell: Callable[..., PtyShell]
+) -> None:
+    """STS accepts AssumeRole of the role the shells use and never answers: pressing Enter at
+    each real prompt, with the refresh due and then with the keys expired, takes about a second
+    at most (the agent answers the hook from what it holds), not the 60-120 s of a hung call."""
+    from sts_fake import Role
+    from support import ROLE2_ARN, TWO_ROLES_CONFIG
+
+    sts_fake.add_role(Role(ROLE2_ARN))
+    sts_fake.lifetime = 24
+    fake_world.write(TWO_ROLES_CONFIG)
+    shells = {name: pty_shell(name, fake_world.env) for name in SHELLS}
+    for shell in shells.values():
+        shell.run("switchrole use second")
+        assert shell.last_prompt == "0", shell.shell
+    expires = int(shells["bash"].value("SWITCHROLE_EXPIRES_AT"))
+    refresh_at = int(shells["bash"].value("SWITCHROLE_REFRESH_AT"))
+    sts_fake.stall_role(ROLE2_ARN, 600)
+    try:
+        for moment, what in ((refresh_at + 1, "refresh due, keys valid"), (expires + 1, "keys expired")):
+            while time.time() < moment:
+                time.sleep(0.2)
+            for name, shell in shells.items():
+                started = time.monotonic()
+                shell.enter()
+                took = time.monotonic() - started
+                # About a second of patience plus one client start; a hang is 30-120 s.
+                assert took < 4, f"{name}: the prompt took {took:.1f} s ({what})"
+    finally:
+        sts_fake.stall_role(ROLE2_ARN, 0)
