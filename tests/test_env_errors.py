@@ -113,10 +113,12 @@ def test_unknown_profile(bad_world: World) -> None:
     assert_agent_still_serves(bad_world, pid)
 
 
-def test_unknown_profile_hint_lists_the_known_profiles(bad_world: World) -> None:
-    out = bad_world.run("env", "nope")
-    assert "switchrole: hint:" in out.stderr
-    assert "test" in out.stderr.splitlines()[-1]
+def test_unknown_profile_hint_suggests_a_near_name_or_the_list(bad_world: World) -> None:
+    # The wording for many profiles is in test_profile_names.py.
+    typo = bad_world.run("env", "tset").stderr.splitlines()[-1]
+    assert typo.startswith("switchrole: hint: did you mean test"), typo
+    far = bad_world.run("env", "nope").stderr.splitlines()[-1]
+    assert far.startswith("switchrole: hint: switchrole list shows the "), far
 
 
 def test_unknown_profile_without_a_running_agent_starts_one_and_fails_cleanly(world: World) -> None:

@@ -373,12 +373,40 @@ def _unknown_profile(name: str, config: dict[str, Any], ctx: Context) -> ConfigE
             f"profile {name!r} is written as [profile {name}] in {ctx.credentials_file}",
             f"in the credentials file sections are named without 'profile': use [{name}]",
         )
-    known = ", ".join(profile_names(config)) or "none"
     return ConfigError(
         protocol.NO_SUCH_PROFILE,
         f"no profile named {name!r} in {ctx.config_file} or {ctx.credentials_file}",
-        f"profiles found: {known}",
+        _unknown_profile_hint(name, profile_names(config)),
     )
+
+
+def _unknown_profile_hint(name: str, known: list[str]) -> str:
+    """One short line whatever the number of profiles: the near spellings, and where the rest are.
+
+    Listing every profile made a 3 KB hint with 150 of them that still suggested nothing.
+    """
+    if not known:
+        return "no profiles at all in these files"
+    count = f"{len(known)} profile" + ("s" if len(known) > 1 else "")
+    matches = _near_profiles(name, known)
+    if not matches:
+        return f"switchrole list shows the {count} in these files"
+    everything = f"all {count}" if len(known) > 1 else "the only profile"
+    return f"did you mean {', '.join(matches)}? (switchrole list shows {everything})"
+
+
+def _near_profiles(name: str, known: list[str], limit: int = 3) -> list[str]:
+    """Up to ``limit`` profile names spelled like ``name``, closest first.
+
+    Case is ignored when comparing, so `Test` finds `test` as an exact match, ranked first.
+    """
+    import difflib
+
+    by_folded: dict[str, list[str]] = {}
+    for known_name in known:
+        by_folded.setdefault(known_name.casefold(), []).append(known_name)
+    close = difflib.get_close_matches(name.casefold(), list(by_folded), n=limit, cutoff=0.6)
+    return [spelled for folded in close for spelled in sorted(by_folded[folded])][:limit]
 
 
 CREDENTIAL_SOURCES = ("Environment", "Ec2InstanceMetadata", "EcsContainer")
@@ -674,18 +702,30 @@ def profile_kind(profile: dict[str, Any]) -> str:
 
 
 def describe_profiles(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per profile for `switchrole list`: never a secret, only names and ARNs."""
+    """One row per profile for `switchrole list` and `doctor`: never a secret, only names and ARNs.
+
+    Each profile is seen with its include_profile applied, as resolve() sees it, so the listing
+    never disagrees with what `switchrole env` does. A broken include fails only its own row.
+    """
+    profiles = _Included(config["profiles"])
     rows = []
     for name in profile_names(config):
-        profile = config["profiles"][name]
+        error: str | None = None
+        try:
+            profile = profiles[name]
+        except ConfigError as exc:
+            # Its own settings are all that is known; the message names profiles, never values.
+            profile, error = profiles.raw[name], exc.message
+        kind = "broken" if error is not None else profile_kind(profile)
         rows.append(
             {
                 "profile": name,
-                "kind": profile_kind(profile),
+                "kind": kind,
                 "role_arn": profile.get("role_arn"),
                 "source_profile": profile.get("source_profile"),
                 "region": profile.get("region"),
                 "mfa_serial": profile.get("mfa_serial"),
+                "error": error,
             }
         )
     return rows
