@@ -141,25 +141,49 @@ function switchrole {
     # `function NAME` rather than `NAME()`: an alias named switchrole is not expanded here.
     case ${1-} in
     use | unuse)
-        { local __sr_opts=$- __sr_rc=0; builtin set +xv; } 2>/dev/null
-        if [[ ($1 == unuse && $# -eq 1) || (${2-} == --unset && $# -eq 2) ]]; then
+        { local __sr_opts=$- __sr_rc=0 __sr_profile=; builtin set +xv; } 2>/dev/null
+        if [[ ${2-} == -h || ${2-} == --help ]]; then
+            command switchrole help "$1" || __sr_rc=$?
+        elif [[ ($1 == unuse && $# -eq 1) || (${2-} == --unset && $# -eq 2) ]]; then
             __switchrole_apply switch env --unset --shell bash || __sr_rc=$?
-        elif [[ $1 == use && $# -eq 2 && -n $2 && $2 != -* ]]; then
-            __switchrole_apply switch env "$2" --shell bash --shell-pid "$$" || __sr_rc=$?
-            __switchrole_retry_at=
-            __switchrole_quiet_until=0
         else
-            builtin printf '%s\n' 'usage: switchrole use PROFILE | switchrole use --unset | switchrole unuse' >&2
-            __sr_rc=2
+            if [[ $1 == use && $# -eq 1 ]]; then
+                # No profile: the person picks one from a list (or fzf) at the terminal.
+                __sr_profile=$(command switchrole pick) || __sr_rc=$?
+            elif [[ $1 == use && $# -eq 2 && -n $2 && $2 != -* ]]; then
+                __sr_profile=$2
+            else
+                builtin printf '%s\n' 'usage: switchrole use [PROFILE | --unset] | switchrole unuse' >&2
+                __sr_rc=2
+            fi
+            if ((__sr_rc == 0)); then
+                __switchrole_apply switch env "$__sr_profile" --shell bash --shell-pid "$$" --announce ||
+                    __sr_rc=$?
+                __switchrole_retry_at=
+                __switchrole_quiet_until=0
+            fi
         fi
         [[ $__sr_opts != *v* ]] || builtin set -v
         [[ $__sr_opts != *x* ]] || builtin set -x
         return "$__sr_rc"
         ;;
+    doctor)
+        # What only this shell knows: whether its hook and completion are registered.
+        SWITCHROLE_SHELL_REPORT="$(__switchrole_report)" command switchrole "$@"
+        ;;
     *)
         command switchrole "$@"
         ;;
     esac
+}
+
+# `switchrole doctor` reads this: the shell, its pid, and what is registered in it.
+__switchrole_report() {
+    local hook=0 completion=0 spec=
+    [[ ${PROMPT_COMMAND[*]-} != *__switchrole_hook* ]] || hook=1
+    spec=$(builtin complete -p switchrole 2>/dev/null) || spec=
+    [[ $spec != *__switchrole_complete* ]] || completion=1
+    builtin printf 'shell=bash pid=%s hook=%s completion=%s\n' "$$" "$hook" "$completion"
 }
 
 # Prints the active profile and the time left, as `switchrole prompt` does, without a process.
@@ -188,6 +212,27 @@ switchrole_prompt() {
     fi
 }
 
+# Tab completion: candidates come from `switchrole __complete` (commands, flags, the
+# profiles of the config files this shell sees), which reads the files itself and starts no
+# agent. The plain `complete` builtin, so it works without the bash-completion package; when
+# nothing fits (e.g. the command after `switchrole exec PROFILE`), `-o bashdefault -o default`
+# fall back to bash's own completion of files.
+__switchrole_complete() {
+    # Completing with `set -x` on would spray the trace over the command line being edited.
+    { local __sr_opts=$- __sr_out; builtin set +xv; } 2>/dev/null
+    __sr_out=$(command switchrole __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null)
+    COMPREPLY=()
+    # An empty output is no candidate at all, not one empty candidate.
+    if [[ -n $__sr_out ]]; then
+        builtin mapfile -t COMPREPLY <<<"$__sr_out"
+        # Lines are `candidate<TAB>description`; bash shows bare candidates.
+        COMPREPLY=("${COMPREPLY[@]%%$'\t'*}")
+    fi
+    [[ $__sr_opts != *v* ]] || builtin set -v
+    # Last, and no `return` after it, which the trace would show: the status is 0 either way.
+    [[ $__sr_opts != *x* ]] || builtin set -x
+}
+
 __switchrole_register() {
     local entry
     # bash >= 5.1 runs every element of an array PROMPT_COMMAND; older bash only the first.
@@ -204,7 +249,22 @@ __switchrole_register() {
         PROMPT_COMMAND+=$'\n'__switchrole_hook
     fi
 }
-__switchrole_register
+# Loaded by another shell (`eval "$(switchrole init bash)"` in ~/.zshrc), this file would leave
+# functions behind that half work: it says which line that shell needs and removes them.
+if [ -n "${BASH_VERSION-}" ]; then
+    __switchrole_register
+    __switchrole_poll=5
+    if [[ ${SWITCHROLE_POLL-} =~ ^[0-9]+$ ]]; then __switchrole_poll=$((10#$SWITCHROLE_POLL)); fi
+    builtin complete -o bashdefault -o default -F __switchrole_complete switchrole
+elif [ -n "${ZSH_VERSION-}" ]; then
+    # shellcheck disable=SC2016 # the line to write, printed as it is
+    builtin printf 'switchrole: this is the bash integration, but this shell is zsh: in %s/.zshrc write  eval "$(switchrole init zsh)"  instead\n' "${ZDOTDIR:-~}" >&2
+else
+    builtin printf '%s\n' 'switchrole: this is the bash integration, and this shell is not bash' >&2
+fi
+if [ -z "${BASH_VERSION-}" ]; then
+    builtin unset -f __switchrole_now __switchrole_is_int __switchrole_read_state __switchrole_apply \
+        __switchrole_check __switchrole_quiet __switchrole_hook switchrole switchrole_prompt \
+        __switchrole_report __switchrole_complete
+fi
 builtin unset -f __switchrole_register
-__switchrole_poll=5
-if [[ ${SWITCHROLE_POLL-} =~ ^[0-9]+$ ]]; then __switchrole_poll=$((10#$SWITCHROLE_POLL)); fi

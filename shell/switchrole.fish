@@ -20,6 +20,10 @@
 # by every fish of the user. Builtins that functions may shadow are called through `builtin`,
 # the client through `command`.
 
+# Read by bash or zsh (`eval "$(switchrole init fish)"`), this line, which parses in all three,
+# says so before their parser stops at the first fish-only line.
+test -n "$FISH_VERSION" || printf '%s\n' 'switchrole: this is the fish integration: in ~/.bashrc or ~/.zshrc write  eval "$(switchrole init bash)"  (or zsh) instead' >&2
+
 # Prints the /proc/uptime clock in whole seconds, or nothing where there is no such clock.
 function __switchrole_uptime
     test -r /proc/uptime; or return 1
@@ -142,18 +146,42 @@ function switchrole --description 'switchrole; `switchrole use PROFILE` and `swi
         case use unuse
             set -l fish_trace
             set -l n (builtin count $argv)
-            if test "$argv[1]" = unuse -a $n -eq 1; or test "$argv[2]" = --unset -a $n -eq 2
+            set -l profile
+            if builtin contains -- "$argv[2]" -h --help
+                command switchrole help $argv[1]
+                return
+            else if test "$argv[1]" = unuse -a $n -eq 1; or test "$argv[2]" = --unset -a $n -eq 2
                 __switchrole_apply switch env --unset --shell fish
+                return
+            else if test "$argv[1]" = use -a $n -eq 1
+                # No profile: the person picks one from a list (or fzf) at the terminal.
+                set profile (command switchrole pick); or return
             else if test "$argv[1]" = use -a $n -eq 2 -a -n "$argv[2]"; and not string match -q -- '-*' $argv[2]
-                set -g __switchrole_retry_at
-                __switchrole_apply switch env $argv[2] --shell fish --shell-pid $fish_pid
+                set profile $argv[2]
             else
-                builtin printf '%s\n' 'usage: switchrole use PROFILE | switchrole use --unset | switchrole unuse' >&2
+                builtin printf '%s\n' 'usage: switchrole use [PROFILE | --unset] | switchrole unuse' >&2
                 return 2
             end
+            set -g __switchrole_retry_at
+            __switchrole_apply switch env $profile --shell fish --shell-pid $fish_pid --announce
+        case doctor
+            # What only this shell knows: whether its event handlers and completion are registered.
+            SWITCHROLE_SHELL_REPORT=(__switchrole_report) command switchrole $argv
         case '*'
             command switchrole $argv
     end
+end
+
+# `switchrole doctor` reads this: the shell, its pid, and what is registered in it.
+function __switchrole_report
+    set -l handlers (functions --handlers)
+    set -l hook 0
+    set -l completion 0
+    if builtin contains -- 'fish_prompt __switchrole_on_prompt' $handlers; and builtin contains -- 'fish_preexec __switchrole_on_preexec' $handlers
+        set hook 1
+    end
+    string match -q '*__switchrole_complete*' -- (complete -c switchrole); and set completion 1
+    builtin printf 'shell=fish pid=%s hook=%s completion=%s\n' $fish_pid $hook $completion
 end
 
 # Prints the active profile and the time left, as `switchrole prompt` does, without a process.
@@ -191,4 +219,50 @@ function switchrole_prompt
     else
         builtin printf '%s %ds\n' "$SWITCHROLE_PROFILE" $left
     end
+end
+
+# Tab completion: candidates come from `switchrole __complete` (commands, flags, the
+# profiles of the config files this shell sees), which reads the files itself and starts no
+# agent; fish shows the descriptions after the tab of each line itself.
+function __switchrole_complete
+    set -l fish_trace
+    set -l words (commandline -opc)[2..-1]
+    set -l current (commandline -ct)
+    set -l out (command switchrole __complete $words "$current" 2>/dev/null)
+    if set -q out[1]
+        builtin printf '%s\n' $out
+        return 0
+    end
+    # After `exec PROFILE` comes the command to run, split off as cli.exec_args does: complete
+    # it as if it stood alone on the line.
+    test "$words[1]" = exec; or return 0
+    set -l n (builtin count $words)
+    set -l i 2
+    set -l start 0
+    set -l profile
+    while test $i -le $n
+        switch $words[$i]
+            case --
+                set start (builtin math $i + 1)
+                break
+            case '-*'
+            case '*'
+                if test -n "$profile"
+                    set start $i
+                    break
+                end
+                set profile $words[$i]
+        end
+        set i (builtin math $i + 1)
+    end
+    if test $start -eq 0 -a -n "$profile"; and not string match -q -- '-*' "$current"
+        set start (builtin math $n + 1)
+    end
+    test $start -gt 0; or return 0
+    complete -C (string join ' ' -- (string escape -- $words[$start..-1]) "$current")
+end
+
+# Registered once however often this file is sourced (each entry would run the program again).
+if not complete -c switchrole | string match -q -- '*__switchrole_complete*'
+    complete -c switchrole -f -a '(__switchrole_complete)'
 end

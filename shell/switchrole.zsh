@@ -22,11 +22,15 @@ builtin zmodload zsh/datetime 2>/dev/null
 
 # Prints the current epoch seconds into the variable named $1, without a process.
 __switchrole_now() {
-    if [[ ${EPOCHSECONDS-} == <1-> ]]; then
+    if [[ ${EPOCHSECONDS-} == [1-9]* ]]; then
         : ${(P)1::=$EPOCHSECONDS}
     else
         : ${(P)1::=${(%):-%D{%s}}}
     fi
+}
+
+__switchrole_is_int() {
+    [[ -n ${1-} && $1 != *[^0-9]* ]]
 }
 
 # Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATUS`) into the caller's
@@ -72,10 +76,10 @@ __switchrole_check() {
     [[ -n ${SWITCHROLE_PROFILE-} ]] || return 0
     local now __sr_key __sr_state due=
     __switchrole_now now
-    if [[ ${SWITCHROLE_REFRESH_AT-} != <-> ]] || (( now >= SWITCHROLE_REFRESH_AT )); then
+    if ! __switchrole_is_int "${SWITCHROLE_REFRESH_AT-}" || (( now >= SWITCHROLE_REFRESH_AT )); then
         # A refresh whose answer did not move the deadline (client missing, or an STS outage
         # served the credentials we have) waits 30 s instead of costing a process per prompt.
-        if [[ ${__switchrole_retry_at-} != <-> ]] || (( now >= __switchrole_retry_at )); then
+        if ! __switchrole_is_int "${__switchrole_retry_at-}" || (( now >= __switchrole_retry_at )); then
             due=1
         fi
     fi
@@ -90,7 +94,7 @@ __switchrole_check() {
     # Remember what the state file said after acting on it, so the same news is acted on once.
     __switchrole_read_state
     typeset -g __switchrole_seen=$__sr_key __switchrole_retry_at=
-    if [[ ${SWITCHROLE_REFRESH_AT-} != <-> ]] || (( now >= SWITCHROLE_REFRESH_AT )); then
+    if ! __switchrole_is_int "${SWITCHROLE_REFRESH_AT-}" || (( now >= SWITCHROLE_REFRESH_AT )); then
         __switchrole_retry_at=$(( now + 30 ))
     fi
     __switchrole_quiet $now
@@ -104,13 +108,13 @@ __switchrole_check() {
 __switchrole_quiet() {
     emulate -L zsh
     local -i now=$1 next=$(( $1 + __switchrole_poll )) at
-    if [[ ${EPOCHSECONDS-} != <1-> ]]; then
+    if [[ ${EPOCHSECONDS-} != [1-9]* ]]; then
         typeset -g __switchrole_quiet_until=0
         return 0
     fi
-    if [[ ${SWITCHROLE_REFRESH_AT-} == <-> ]] && (( SWITCHROLE_REFRESH_AT > now )); then
+    if __switchrole_is_int "${SWITCHROLE_REFRESH_AT-}" && (( SWITCHROLE_REFRESH_AT > now )); then
         at=$SWITCHROLE_REFRESH_AT
-    elif [[ ${__switchrole_retry_at-} == <-> ]] && (( __switchrole_retry_at > now )); then
+    elif __switchrole_is_int "${__switchrole_retry_at-}" && (( __switchrole_retry_at > now )); then
         at=$__switchrole_retry_at
     else
         at=$now
@@ -142,20 +146,45 @@ function switchrole {
     case ${1-} in
     (use|unuse)
         { emulate -L zsh -o no_xtrace -o no_verbose; } 2>/dev/null
-        if [[ ( $1 == unuse && $# -eq 1 ) || ( ${2-} == --unset && $# -eq 2 ) ]]; then
+        local __sr_profile= __sr_rc=0
+        if [[ ${2-} == -h || ${2-} == --help ]]; then
+            command switchrole help "$1"
+            return
+        elif [[ ( $1 == unuse && $# -eq 1 ) || ( ${2-} == --unset && $# -eq 2 ) ]]; then
             __switchrole_apply switch env --unset --shell zsh
+            return
+        elif [[ $1 == use && $# -eq 1 ]]; then
+            # No profile: the person picks one from a list (or fzf) at the terminal.
+            __sr_profile=$(command switchrole pick) || return
         elif [[ $1 == use && $# -eq 2 && -n $2 && $2 != -* ]]; then
-            typeset -g __switchrole_retry_at= __switchrole_quiet_until=0
-            __switchrole_apply switch env "$2" --shell zsh --shell-pid "$$"
+            __sr_profile=$2
         else
-            builtin print -ru2 -- 'usage: switchrole use PROFILE | switchrole use --unset | switchrole unuse'
+            builtin print -ru2 -- 'usage: switchrole use [PROFILE | --unset] | switchrole unuse'
             return 2
         fi
+        typeset -g __switchrole_retry_at= __switchrole_quiet_until=0
+        __switchrole_apply switch env "$__sr_profile" --shell zsh --shell-pid "$$" --announce
+        ;;
+    (doctor)
+        # What only this shell knows: whether its hooks and completion are registered.
+        SWITCHROLE_SHELL_REPORT="$(__switchrole_report)" command switchrole "$@"
         ;;
     (*)
         command switchrole "$@"
         ;;
     esac
+}
+
+# `switchrole doctor` reads this: the shell, its pid, and what is registered in it.
+__switchrole_report() {
+    emulate -L zsh
+    local hook=0 completion=0 compinit=0
+    if (( ${precmd_functions[(Ie)__switchrole_precmd]} && ${preexec_functions[(Ie)__switchrole_preexec]} )); then
+        hook=1
+    fi
+    (( ! $+functions[compdef] )) || compinit=1
+    [[ ${_comps[switchrole]-} != __switchrole_complete ]] || completion=1
+    builtin printf 'shell=zsh pid=%s hook=%s completion=%s compinit=%s\n' $$ $hook $completion $compinit
 }
 
 # Prints the active profile and the time left, as `switchrole prompt` does, without a process.
@@ -168,7 +197,7 @@ switchrole_prompt() {
         state=$__sr_state
     fi
     __switchrole_now now
-    if [[ ${SWITCHROLE_EXPIRES_AT-} == <-> ]]; then
+    if __switchrole_is_int "${SWITCHROLE_EXPIRES_AT-}"; then
         left=$(( SWITCHROLE_EXPIRES_AT - now ))
     fi
     if (( left <= 0 )); then
@@ -184,13 +213,79 @@ switchrole_prompt() {
     fi
 }
 
+# Tab completion: candidates come from `switchrole __complete` (commands, flags, the
+# profiles of the config files this shell sees), which reads the files itself and starts no
+# agent. Registered with compdef, so only where the completion system is loaded: the init line
+# goes after `compinit` in ~/.zshrc. No `emulate` here: _describe and _normal need the options
+# the completion system set; only tracing is turned off, or it would spray the command line.
+__switchrole_complete() {
+    { builtin setopt local_options no_xtrace no_verbose; } 2>/dev/null
+    local -a __sr_lines __sr_items
+    local -i __sr_i=3 __sr_start=0
+    local __sr_line __sr_name __sr_profile=
+    # (Q): the program sees the words without the quoting typed around them.
+    __sr_lines=(${(f)"$(command switchrole __complete "${(@Q)words[2,CURRENT-1]}" "${(Q)PREFIX}" 2>/dev/null)"})
+    for __sr_line in "${__sr_lines[@]}"; do
+        # Lines are `candidate<TAB>description`; _describe wants `candidate:description`, with
+        # the colons of the candidate escaped.
+        __sr_name=${__sr_line%%$'\t'*}
+        if [[ $__sr_line == *$'\t'* ]]; then
+            __sr_items+=("${__sr_name//:/\\:}:${__sr_line#*$'\t'}")
+        else
+            __sr_items+=("${__sr_name//:/\\:}")
+        fi
+    done
+    if (( ${#__sr_items[@]} )); then
+        _describe -t switchrole switchrole __sr_items
+        return
+    fi
+    # After `exec PROFILE` comes the command to run, split off as cli.exec_args does: complete it
+    # as if it stood alone on the line.
+    [[ ${words[2]-} == exec ]] || return 1
+    while (( __sr_i < CURRENT )); do
+        case ${words[__sr_i]} in
+        (--) __sr_start=__sr_i+1; break ;;
+        (-*) ;;
+        (*)
+            if [[ -n $__sr_profile ]]; then __sr_start=__sr_i; break; fi
+            __sr_profile=${words[__sr_i]}
+            ;;
+        esac
+        (( __sr_i++ ))
+    done
+    if (( ! __sr_start )) && [[ -n $__sr_profile && $PREFIX != -* ]]; then __sr_start=CURRENT; fi
+    (( __sr_start )) || return 1
+    shift $(( __sr_start - 1 )) words
+    (( CURRENT -= __sr_start - 1 ))
+    _normal
+}
+
 # Registered once however often this file is sourced: the arrays are checked first.
-() {
+__switchrole_register() {
     emulate -L zsh
     typeset -ga precmd_functions preexec_functions
     (( ${precmd_functions[(Ie)__switchrole_precmd]} )) || precmd_functions+=(__switchrole_precmd)
     (( ${preexec_functions[(Ie)__switchrole_preexec]} )) || preexec_functions+=(__switchrole_preexec)
+    typeset -gi __switchrole_poll=5
+    if __switchrole_is_int "${SWITCHROLE_POLL-}"; then __switchrole_poll=$SWITCHROLE_POLL; fi
+    # Only with the completion system loaded (compinit); a second compdef replaces the first.
+    if (( $+functions[compdef] )); then compdef __switchrole_complete switchrole; fi
 }
-typeset -gi __switchrole_poll=5
-# An `if`, not `&&`: sourcing this file must end with status 0.
-if [[ ${SWITCHROLE_POLL-} == <-> ]]; then __switchrole_poll=$SWITCHROLE_POLL; fi
+
+# Loaded by another shell (`eval "$(switchrole init zsh)"` in ~/.bashrc), this file would leave
+# functions behind that half work: it says which line that shell needs and removes them. It
+# therefore parses in bash too (no zsh-only glob syntax outside code only zsh runs).
+if [ -n "${ZSH_VERSION-}" ]; then
+    __switchrole_register
+elif [ -n "${BASH_VERSION-}" ]; then
+    builtin printf '%s\n' 'switchrole: this is the zsh integration, but this shell is bash: in ~/.bashrc write  eval "$(switchrole init bash)"  instead' >&2
+else
+    builtin printf '%s\n' 'switchrole: this is the zsh integration, and this shell is not zsh' >&2
+fi
+if [ -z "${ZSH_VERSION-}" ]; then
+    builtin unset -f __switchrole_now __switchrole_is_int __switchrole_read_state __switchrole_apply \
+        __switchrole_check __switchrole_quiet __switchrole_precmd __switchrole_preexec switchrole \
+        switchrole_prompt __switchrole_register __switchrole_report __switchrole_complete
+else
+    builtin unfunction __switchrole_register
+fi

@@ -15,33 +15,15 @@ from .protocol import RemoteError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every shell call
+    from collections.abc import Sequence
     from typing import Any
-
-USAGE = """\
-usage: switchrole <command> [options]
-
-commands:
-  env PROFILE [--shell bash|zsh|fish]   print exports for PROFILE's role: eval "$(switchrole env test)"
-  env PROFILE --endpoint               export a loopback credentials endpoint instead of keys: every
-                                       process started from the shell then refreshes by itself
-  env --unset [--shell ...]            print code that removes everything switchrole set
-  exec PROFILE -- CMD [ARGS...]        run CMD as the role (exit status and signals pass through)
-  credential-process PROFILE           credential_process JSON, for `credential_process = switchrole ...`
-  console PROFILE [--url]              open the AWS console as the role (or print the sign-in URL)
-  status [--json]                      the agent and the sessions it holds (never secrets)
-  list [--json]                        the profiles in your AWS config
-  daemon start|stop|status|run         manage the agent (run: foreground, for systemd/launchd)
-  daemon install|uninstall             a systemd user unit / launchd agent starting it at login
-  init bash|zsh|fish                   print the shell integration: eval "$(switchrole init bash)"
-  prompt                               print the active profile and time left, for prompt frameworks
-  doctor                               check the shell hook, the agent, the runtime dir and the config
-  demo [--shell]                       try switchrole against a local STS emulator, no AWS account
-  version                              print the version
-"""
 
 
 class UsageError(Exception):
     pass
+
+
+HELP_FLAGS = ("-h", "--help")
 
 
 def _err(message: str, hint: str = "") -> None:
@@ -148,6 +130,8 @@ def cmd_env(args: list[str]) -> int:
     try:
         shell = _shell_arg(args)
         refresh = _has(args, "--refresh")
+        force = _has(args, "--force")
+        announce = _has(args, "--announce")
         if _has(args, "--unset"):
             shell_pid(args)  # accepted (hooks may pass it), nothing to register
             if args:
@@ -160,6 +144,14 @@ def cmd_env(args: list[str]) -> int:
         if len(args) != 1 or args[0].startswith("-"):
             raise UsageError("usage: switchrole env PROFILE [--shell bash|zsh|fish] [--endpoint]")
         profile = args[0]
+        if not (refresh or force) and _at_terminal(sys.stdout):
+            # The code is for eval; on a screen it would only show the secrets to onlookers.
+            _err(
+                f"env prints shell code holding credentials; to switch this shell run:  "
+                f"{switch_line(shell, profile)}",
+                f"or `switchrole use {profile}` once `switchrole init` is loaded; --force prints it anyway",
+            )
+            return 2
         result = client.request_env(profile, pid, interactive=not refresh, endpoint=endpoint)
         _emit(render.render(shell, *variables.switch(result)))
     except RemoteError as exc:
@@ -178,9 +170,48 @@ def cmd_env(args: list[str]) -> int:
         _err(f"internal error ({type(exc).__name__}); nothing was exported")
         return 1
     _notice(result)
-    if sys.stdout.isatty():
-        sys.stderr.write(f'switchrole: to use these in your shell, run: eval "$(switchrole env {profile})"\n')
+    if announce and os.environ.get("SWITCHROLE_QUIET", "") in ("", "0"):
+        sys.stderr.write(confirmation(result) + "\n")
     return 0
+
+
+def _at_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (OSError, ValueError):
+        return False
+
+
+def switch_line(shell: str, profile: str) -> str:
+    """What to type in ``shell`` to switch it into ``profile`` (the profile quoted for it)."""
+    quoted = render.quote_fish(profile) if shell == "fish" else render.quote_posix(profile)
+    if quoted == f"'{profile}'":
+        quoted = profile  # a plain name reads better unquoted, and means the same
+    if shell == "fish":
+        return f"switchrole env {quoted} | source"
+    return f'eval "$(switchrole env {quoted})"'
+
+
+def confirmation(result: dict[str, Any], now: float | None = None) -> str:
+    """`switchrole use`'s one line: what this shell now is, where, and for how long."""
+    import time
+
+    from .prompt import time_left
+
+    now = time.time() if now is None else now
+    arrow = "→" if (getattr(sys.stderr, "encoding", "") or "").lower().replace("-", "") == "utf8" else "->"
+    line = f"switchrole: {result.get('profile')} {arrow} {result.get('role_arn') or result.get('arn')}"
+    if result.get("region"):
+        line += f" ({result['region']})"
+    expires = result.get("expires_at")
+    if isinstance(expires, int):
+        line += f", expires in {time_left(max(0, expires - int(now)))}"
+    if result.get("endpoint"):
+        line += ", served to its processes by the loopback endpoint"
+    mfa = result.get("mfa_expires_at")
+    if isinstance(mfa, int) and mfa > now:
+        line += f"; MFA session {time_left(mfa - int(now))} left"
+    return line
 
 
 def _notice(result: dict[str, Any]) -> None:
@@ -190,22 +221,59 @@ def _notice(result: dict[str, Any]) -> None:
             sys.stderr.write(f"switchrole: {label}: {text}\n")
 
 
+EXEC_USAGE = "usage: switchrole exec PROFILE [--endpoint] [--] [COMMAND [ARGS...]]"
+
+
+def exec_args(args: list[str]) -> tuple[str, bool, list[str]]:
+    """(profile, endpoint mode, command) of `exec`: switchrole's options come before the
+    command, which starts at the first word after the profile that is not one of them (or
+    after `--`, for a command that starts with -)."""
+    profile = ""
+    endpoint = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if arg == "--endpoint":
+            endpoint = True
+        elif arg.startswith("-"):
+            raise UsageError(f"exec: unknown option {arg!r} (put -- before a command that starts with -)")
+        elif profile:
+            break
+        else:
+            profile = arg
+        i += 1
+    if not profile:
+        raise UsageError(EXEC_USAGE)
+    return profile, endpoint, args[i:]
+
+
 def cmd_exec(args: list[str]) -> int:
     """Run a command as the role: the same variables as `env`, then exec (so its exit status
-    and signals are the command's own)."""
-    if "--" not in args:
-        raise UsageError("usage: switchrole exec PROFILE [--endpoint] -- COMMAND [ARGS...]")
-    split = args.index("--")
-    mine, command = args[:split], args[split + 1 :]
-    endpoint = _has(mine, "--endpoint")
-    if len(mine) != 1 or not command:
-        raise UsageError("usage: switchrole exec PROFILE [--endpoint] -- COMMAND [ARGS...]")
+    and signals are the command's own). With no command, the user's shell is that command."""
+    profile, endpoint, command = exec_args(args)
+    subshell = not command
+    if subshell:
+        nested = os.environ.get("SWITCHROLE_SUBSHELL")
+        if nested:
+            raise UsageError(
+                f"this shell is already a switchrole subshell (as {nested}): `exit` it first, "
+                f"or switch it with `switchrole use {profile}`"
+            )
+        command = [os.environ.get("SHELL") or "/bin/sh"]
     # After exec the command is this very process: it is the one holding the variables.
-    result = client.request_env(mine[0], os.getpid(), endpoint=endpoint)
+    result = client.request_env(profile, os.getpid(), endpoint=endpoint)
     assign, unset = variables.switch(result)
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(assign)
     _notice(result)
+    if subshell:
+        # Its prompt hook (when its rc file loads `switchrole init`) keeps it fresh like any shell.
+        env["SWITCHROLE_SUBSHELL"] = profile
+        shell = os.path.basename(command[0])
+        sys.stderr.write(f"{confirmation(result)}; a new {shell} as {profile}: `exit` ends it\n")
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)  # noqa: S606 - running the user's command is the point
@@ -265,8 +333,6 @@ def cmd_console(args: list[str]) -> int:
 def cmd_status(args: list[str], daemon_only: bool = False) -> int:
     import json
 
-    from .prompt import time_left
-
     as_json = _has(args, "--json")
     if args:
         raise UsageError(f"unexpected argument {args[0]!r}")
@@ -276,31 +342,53 @@ def cmd_status(args: list[str], daemon_only: bool = False) -> int:
         if as_json:
             print(json.dumps({"running": False, "reason": str(exc)}))
         else:
-            print(f"agent: not running ({exc})")
+            print(f"agent     not running ({exc})")
         return 3
     if as_json:
         print(json.dumps({"running": True, **status}, indent=2))
         return 0
-    print(f"agent: running, pid {status['pid']}, version {status['version']}, since {status['started']}")
-    print(f"socket: {status['socket']}")
+    print(status_text(status, daemon_only))
+    return 0
+
+
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = []
+    for row in (header, *rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return lines
+
+
+def status_text(status: dict[str, Any], daemon_only: bool = False) -> str:
+    """`switchrole status` for a person: the agent, config errors, then aligned tables."""
+    from .prompt import time_left
+
+    lines = [
+        f"agent     running, pid {status['pid']}, version {status['version']}, since {status['started']}",
+        f"socket    {status['socket']}",
+    ]
     if daemon_only:
-        return 0
+        return "\n".join(lines)
     for error in status.get("config_errors", []):
         # Held sessions go on from the last version that parsed; new ones wait for the fix.
-        print(f"config error: {error}")
+        lines.append(f"config    error: {error}")
     sessions = status.get("sessions", [])
     if not sessions:
-        print("sessions: none")
-    for s in sessions:
-        left = time_left(s["expires_in"])
-        line = f"  {s['profile']}  {s['role_arn']}  expires {s['expiration']} (in {left})  {s['state']}"
-        print(line + (f"  last error: {s['last_error']}" if s.get("last_error") else ""))
-    for m in status.get("mfa_sessions", []):
-        left = time_left(m["expires_in"])
-        print(
-            f"  mfa {m['mfa_serial']} (source {m['source_profile']})  expires {m['expiration']} (in {left})"
-        )
-    return 0
+        lines.append("sessions  none")
+    else:
+        rows = [
+            (s["profile"], s["role_arn"], s["state"], time_left(s["expires_in"]), s["expiration"])
+            for s in sessions
+        ]
+        lines += ["", *_table(("PROFILE", "ROLE", "STATE", "LEFT", "EXPIRES"), rows)]
+        lines += [f"  {s['profile']}: last error: {s['last_error']}" for s in sessions if s.get("last_error")]
+    mfa = status.get("mfa_sessions", [])
+    if mfa:
+        devices = [
+            (m["mfa_serial"], m["source_profile"], time_left(m["expires_in"]), m["expiration"]) for m in mfa
+        ]
+        lines += ["", *_table(("MFA DEVICE", "SOURCE", "LEFT", "EXPIRES"), devices)]
+    return "\n".join(lines)
 
 
 def cmd_list(args: list[str]) -> int:
@@ -322,7 +410,8 @@ def cmd_list(args: list[str]) -> int:
         return 0
     width = max((len(r["profile"]) for r in rows), default=7)
     for r in rows:
-        print(f"{r['profile']:<{width}}  {r['kind']:<11}  {r.get('role_arn') or ''}".rstrip())
+        detail = r.get("error") if r["kind"] == "broken" else r.get("role_arn")
+        print(f"{r['profile']:<{width}}  {r['kind']:<11}  {detail or ''}".rstrip())
     return 0
 
 
@@ -392,9 +481,40 @@ def template_path(shell: str) -> str:
 def cmd_init(args: list[str]) -> int:
     if len(args) != 1 or args[0] not in TEMPLATES:
         raise UsageError("usage: switchrole init bash|zsh|fish")
-    with open(template_path(args[0]), encoding="utf-8") as f:
+    wanted = args[0]
+    with open(template_path(wanted), encoding="utf-8") as f:
         sys.stdout.write(f.read())
+    # A template read by the wrong shell says so itself, where that shell runs any of it: bash
+    # and zsh read each other's, bash reads the fish one's first line. zsh and fish parse the
+    # whole text before running it, so a fish template in zsh, or a bash or zsh one in fish,
+    # fails with only a parse error: that reader is told here, on stderr.
+    reader = _proc_name(os.getppid()).lstrip("-")
+    if reader != wanted and (reader, wanted) in PARSED_WHOLE and _is_pipe(sys.stdout):
+        from .commands import INIT_LINE, rc_file
+
+        where, line = rc_file(reader), INIT_LINE[reader]
+        _err(f"{reader} cannot read the {wanted} integration: in {where} write  {line}")
     return 0
+
+
+PARSED_WHOLE = frozenset({("zsh", "fish"), ("fish", "bash"), ("fish", "zsh")})
+
+
+def _is_pipe(stream: Any) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def cmd_pick(args: list[str]) -> int:
+    from . import picker
+
+    if args:
+        raise UsageError("usage: switchrole pick")
+    return picker.main()
 
 
 def cmd_prompt(args: list[str]) -> int:
@@ -415,13 +535,41 @@ def cmd_doctor(args: list[str]) -> int:
 
     if args:
         raise UsageError("usage: switchrole doctor")
-    return doctor.run(os.getppid())
+    return doctor.run(os.getppid(), _proc_name(os.getppid()).lstrip("-"))
 
 
 def cmd_demo(args: list[str]) -> int:
     from .demo import main as demo_main
 
     return demo_main(args)
+
+
+def _not_loaded(name: str) -> int:
+    """`use`/`unuse` reached the program: the shell has not loaded the functions that define them."""
+    from .commands import INIT_LINE, rc_file
+
+    shell = detect_shell()
+    shell = shell if shell in INIT_LINE else "bash"
+    _err(
+        f"`switchrole {name}` is a function of your shell, and this {shell} has not loaded it: "
+        f"add  {INIT_LINE[shell]}  to {rc_file(shell)} and open a new shell",
+        "until then, " + switch_line(shell, "PROFILE") + " switches this shell",
+    )
+    return 2
+
+
+def _help(name: str) -> int:
+    from . import manual
+
+    if not name:
+        sys.stdout.write(manual.overview())
+        return 0
+    command = manual.lookup(name)
+    if command is None:
+        _err(f"unknown command {name!r}", "run `switchrole help` for the list")
+        return 2
+    sys.stdout.write(manual.page(command))
+    return 0
 
 
 COMMANDS = {
@@ -436,25 +584,37 @@ COMMANDS = {
     "credential-process": cmd_credential_process,
     "console": cmd_console,
     "prompt": cmd_prompt,
+    "pick": cmd_pick,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help", "help"):
-        sys.stdout.write(USAGE)
-        return 0 if args else 2
-    if args[0] in ("version", "--version"):
+    if not args:
+        from . import manual
+
+        sys.stderr.write(manual.overview())
+        return 2
+    name, rest = args[0], args[1:]
+    # exec's own options end at the profile: `exec test ls -h` is ls's -h.
+    own = rest[:1] if name == "exec" else rest
+    if any(arg in HELP_FLAGS for arg in own):
+        return _help("help" if name in HELP_FLAGS else name)
+    if name in HELP_FLAGS or name == "help":
+        return _help(rest[0] if rest else "")
+    if name in ("version", "--version"):
         print(f"switchrole {__version__}")
         return 0
-    command = COMMANDS.get(args[0])
+    if name in ("use", "unuse"):
+        return _not_loaded(name)
+    command = COMMANDS.get(name)
     if command is None:
-        _err(f"unknown command {args[0]!r}", "run `switchrole --help` for the list")
+        _err(f"unknown command {name!r}", _suggest(name))
         return 2
     try:
-        return command(args[1:])
+        return command(rest)
     except UsageError as exc:
-        _err(str(exc))
+        _err(str(exc), f"`switchrole {name} --help` shows its usage")
         return 2
     except RemoteError as exc:
         _err(exc.message, exc.hint)
@@ -464,3 +624,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _suggest(name: str) -> str:
+    import difflib
+
+    from .commands import VISIBLE
+
+    near = difflib.get_close_matches(name.lower(), [c.name for c in VISIBLE], n=3)
+    listed = "run `switchrole help` for the list"
+    return f"did you mean {' or '.join(near)}? ({listed})" if near else listed

@@ -59,14 +59,6 @@ class AgentUnavailable(Exception):
     """No agent answers and none could be started."""
 
 
-def _aws_file(var: str, default: str) -> str:
-    # Endpoint mode points these at /dev/null for SDKs and keeps the user's value aside.
-    saved = os.environ.get("SWITCHROLE_ORIG_" + var)
-    raw = (saved if saved is not None else os.environ.get(var)) or default
-    # botocore expands both ~ and $VARS in these paths.
-    return os.path.abspath(os.path.expanduser(os.path.expandvars(raw)))
-
-
 def context() -> dict[str, Any]:
     """What this shell sees that changes the agent's answer (never credentials)."""
     env = os.environ
@@ -76,8 +68,8 @@ def context() -> dict[str, Any]:
 
         user = pwd.getpwuid(os.getuid()).pw_name
     return {
-        "config_file": _aws_file("AWS_CONFIG_FILE", "~/.aws/config"),
-        "credentials_file": _aws_file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        "config_file": paths.aws_file("AWS_CONFIG_FILE", "~/.aws/config"),
+        "credentials_file": paths.aws_file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
         "env": {k: env[k] for k in CONTEXT_ENV if k in env},
         "user": user,
     }

@@ -1,7 +1,9 @@
 """``switchrole doctor``: check the set-up a person cannot see, and say what to fix.
 
-Checks the shell hook in the shell that runs us, the runtime directory's privacy, the agent,
-and that the AWS config parses. Each line is ``ok`` or ``FIX`` with the action to take.
+Checks what is true in the shell that runs it: the integration's ``switchrole`` function
+reports what that shell has registered (its hook, its completion), which no child process could
+see for itself. Then the runtime directory's privacy, the agent, and that the AWS config parses
+and resolves as ``env`` would. Each line is ``ok``, ``note`` or ``FIX`` with the exact action.
 """
 
 from __future__ import annotations
@@ -9,74 +11,125 @@ from __future__ import annotations
 import os
 
 from . import __version__, client, paths, protocol
+from .commands import INIT_LINE, rc_file
+
+# `ok` and `note` leave the exit status 0; any `FIX` makes it 1.
+Check = tuple[str, str]
+
+HOOKS = {
+    "bash": "its PROMPT_COMMAND",
+    "zsh": "its precmd and preexec hooks",
+    "fish": "its fish_prompt and fish_preexec handlers",
+}
 
 
-def _hook(shell_pid: int) -> tuple[bool, str]:
-    marker = os.environ.get("SWITCHROLE_HOOK", "")
-    shell, _, pid = marker.partition(":")
-    if marker and pid == str(shell_pid):
-        return True, f"the {shell} prompt hook is installed in this shell"
-    if marker:
-        return False, (
-            f"SWITCHROLE_HOOK was inherited from another {shell} (pid {pid}); this shell has no hook: "
-            "add the init line to this shell's rc file"
+def _report(shell_pid: int) -> dict[str, str] | None:
+    """What the integration's `switchrole` function says about the shell that runs us: only
+    a report from that very shell counts (a child process inherits nothing of it, but a
+    variable can be copied around)."""
+    fields = dict(item.partition("=")[::2] for item in os.environ.get("SWITCHROLE_SHELL_REPORT", "").split())
+    return fields if fields.get("pid") == str(shell_pid) and fields.get("shell") in INIT_LINE else None
+
+
+def _shell(shell_pid: int, parent: str) -> list[Check]:
+    report = _report(shell_pid)
+    if report is None:
+        if parent not in INIT_LINE:
+            return [("note", "not run from bash, zsh or fish: no shell integration to check here")]
+        return [
+            (
+                "FIX",
+                f"switchrole's {parent} integration is not loaded in this shell (pid {shell_pid}): add  "
+                f"{INIT_LINE[parent]}  to {rc_file(parent)}, then open a new shell",
+            )
+        ]
+    shell = report["shell"]
+    checks: list[Check] = []
+    if report.get("hook") == "1":
+        checks.append(
+            ("ok", f"this {shell} (pid {shell_pid}) has the integration, with the hook in {HOOKS[shell]}")
         )
-    return False, (
-        'the prompt hook is not installed: add `eval "$(switchrole init bash)"` to ~/.bashrc, '
-        '`eval "$(switchrole init zsh)"` to ~/.zshrc, or `switchrole init fish | source` to '
-        "~/.config/fish/config.fish, then open a new shell"
-    )
+    else:
+        checks.append(
+            (
+                "FIX",
+                f"this {shell} has switchrole's functions but not the hook in {HOOKS[shell]} (something "
+                f"after the init line replaced it): move  {INIT_LINE[shell]}  to the end of {rc_file(shell)}",
+            )
+        )
+    if report.get("completion") == "1":
+        checks.append(("ok", "tab completion is registered"))
+    elif shell == "zsh" and report.get("compinit") != "1":
+        checks.append(
+            (
+                "note",
+                "no tab completion: zsh's completion system is not loaded; add  autoload -Uz compinit && "
+                f"compinit  before the init line in {rc_file(shell)}",
+            )
+        )
+    else:
+        checks.append(
+            (
+                "FIX",
+                f"tab completion for switchrole is not registered (something after the init line removed "
+                f"it): move  {INIT_LINE[shell]}  to the end of {rc_file(shell)}",
+            )
+        )
+    return checks
 
 
-def _runtime() -> tuple[bool, str]:
+def _runtime() -> Check:
     try:
         directory = paths.runtime_dir(create=True)
         sock = paths.socket_path(directory)
     except paths.RuntimeDirError as exc:
-        return False, f"{exc}: {exc.hint or paths.RECOVER}"
-    return True, f"runtime directory {directory} is private (0700, yours); socket {sock}"
+        return "FIX", f"{exc}: {exc.hint or paths.RECOVER}"
+    return "ok", f"runtime directory {directory} is private (0700, yours); socket {sock}"
 
 
-def _agent() -> tuple[bool, str]:
+def _agent() -> Check:
     try:
         info = client.call("ping", autostart=False)
     except client.AgentUnavailable:
-        return True, "no agent running; the next `switchrole env` starts one"
+        return "ok", "no agent running; the next `switchrole env` starts one"
     except paths.RuntimeDirError:
-        return False, "no agent can run until the runtime directory above is fixed"
+        return "FIX", "no agent can run until the runtime directory above is fixed"
     except (protocol.RemoteError, OSError) as exc:
-        return False, f"the agent does not answer properly ({exc}); run `switchrole daemon stop`"
-    return True, f"agent {info.get('version')} answers (pid {info.get('pid')})"
+        return "FIX", f"the agent does not answer properly ({exc}); run `switchrole daemon stop`"
+    return "ok", f"agent {info.get('version')} answers (pid {info.get('pid')})"
 
 
-def _config() -> tuple[bool, str]:
+def _config() -> Check:
     from .agent.config import ConfigError, describe_profiles, load_config
 
     ctx = client.context()
     try:
         rows = describe_profiles(load_config(ctx["config_file"], ctx["credentials_file"]))
     except ConfigError as exc:
-        return False, f"{exc.message}: fix that line"
+        return "FIX", f"{exc.message}: fix that line"
     roles = [r["profile"] for r in rows if r["kind"] == "role"]
+    broken = [r for r in rows if r["kind"] == "broken"]
+    if broken:
+        return "FIX", f"profile {broken[0]['profile']}: {broken[0].get('error', 'cannot be resolved')}"
     if not rows:
         files = f"{ctx['config_file']} or {ctx['credentials_file']}"
-        return False, f"no profiles in {files}: add your keys and a role profile"
+        return "FIX", f"no profiles in {files}: add your keys and a role profile"
     if not roles:
-        return False, "no role profiles (role_arn + source_profile) to switch into"
-    return True, f"config parses: {len(rows)} profiles, roles: {', '.join(roles)}"
+        return "FIX", "no role profiles (role_arn + source_profile) to switch into"
+    return "ok", f"config parses: {len(rows)} profiles, roles: {', '.join(roles)}"
 
 
-def _environment() -> tuple[bool, str]:
+def _environment() -> Check:
     if os.environ.get("SWITCHROLE_PROFILE") and os.environ.get("AWS_PROFILE"):
         return (
-            False,
+            "FIX",
             "AWS_PROFILE is set next to switchrole's keys; SDKs would use the profile: unset AWS_PROFILE",
         )
-    return True, f"switchrole {__version__}"
+    return "ok", f"switchrole {__version__}"
 
 
-def run(shell_pid: int) -> int:
-    checks = [_hook(shell_pid), _runtime(), _agent(), _config(), _environment()]
-    for ok, text in checks:
-        print(f"{'ok ' if ok else 'FIX'}  {text}")
-    return 0 if all(ok for ok, _ in checks) else 1
+def run(shell_pid: int, parent: str) -> int:
+    checks = [*_shell(shell_pid, parent), _runtime(), _agent(), _config(), _environment()]
+    for tag, text in checks:
+        print(f"{tag:<4} {text}")
+    return 1 if any(tag == "FIX" for tag, _ in checks) else 0

@@ -167,3 +167,12 @@ def empty_directory(directory: str) -> None:
             os.unlink(os.path.join(directory, name))
         except OSError:
             pass
+
+
+def aws_file(var: str, default: str) -> str:
+    """The AWS config or credentials file this shell means, as botocore finds it."""
+    # Endpoint mode points these at /dev/null for SDKs and keeps the user's value aside.
+    saved = os.environ.get("SWITCHROLE_ORIG_" + var)
+    raw = (saved if saved is not None else os.environ.get(var)) or default
+    # botocore expands both ~ and $VARS in these paths.
+    return os.path.abspath(os.path.expanduser(os.path.expandvars(raw)))

@@ -304,7 +304,7 @@ def test_an_unparsable_config_keeps_serving_held_sessions_and_reports_the_line(
     assert exported(out.stdout, "AWS_ACCESS_KEY_ID") == exported(first, "AWS_ACCESS_KEY_ID")
     assert f"line {line}" in out.stderr and "last version that parsed" in out.stderr, out.stderr
     text = fake_world.run("status")
-    assert f"config error: {config}" in text.stdout and f"line {line}" in text.stdout, text.stdout
+    assert f"config    error: {config}" in text.stdout and f"line {line}" in text.stdout, text.stdout
 
     # A profile with no held session is not assumed from a stale file: the error, and nothing.
     other = fake_world.run("env", "other", "--shell", "bash")

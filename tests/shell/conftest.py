@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,11 +16,19 @@ from shell_pty import PtyShell
 
 @pytest.fixture
 def pty_shell(tmp_path: Path) -> Iterator[Callable[..., PtyShell]]:
-    """Start interactive shells: ``pty_shell("zsh", env, prompt="indicator")``."""
+    """Start interactive shells: ``pty_shell("zsh", env, prompt="indicator")``; ``rc_before``
+    lines go into the rc file ahead of the init line (zsh's compinit, for completion);
+    ``init=False`` leaves the init line out (a shell that is not set up)."""
     started: list[PtyShell] = []
 
-    def start(shell: str, env: dict[str, str], prompt: str = "status") -> PtyShell:
-        sh = PtyShell(shell, env, tmp_path / f"pty{len(started)}", prompt)
+    def start(
+        shell: str,
+        env: dict[str, str],
+        prompt: str = "status",
+        rc_before: Sequence[str] = (),
+        init: bool = True,
+    ) -> PtyShell:
+        sh = PtyShell(shell, env, tmp_path / f"pty{len(started)}", prompt, rc_before, init)
         started.append(sh)
         return sh
 

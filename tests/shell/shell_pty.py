@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pexpect
@@ -46,8 +47,10 @@ PROMPT_RE = {"status": r"rc=(\d+)> ", "indicator": r"\[([^\[\]\r\n\x1b]*)\]> "}
 _ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-B]|[=>])")
 
 
-def rc_text(shell: str, prompt: str) -> str:
-    lines = [INIT_LINE[shell], PROMPTS[shell, prompt]]
+def rc_text(shell: str, prompt: str, before: Sequence[str] = (), init: bool = True) -> str:
+    """The rc file: ``before`` (e.g. zsh's compinit), the init line unless ``init`` is False (a
+    shell not set up), then the prompt."""
+    lines = [*before, *([INIT_LINE[shell]] if init else []), PROMPTS[shell, prompt]]
     if shell == "fish":
         # Quiet the interactive extras so the pty shows what the tests look for.
         lines[:0] = ["set -g fish_greeting", "set -g fish_autosuggestion_enabled 0"]
@@ -57,7 +60,15 @@ def rc_text(shell: str, prompt: str) -> str:
 class PtyShell:
     """One interactive shell; close() always ends it."""
 
-    def __init__(self, shell: str, env: dict[str, str], workdir: Path, prompt: str = "status"):
+    def __init__(
+        self,
+        shell: str,
+        env: dict[str, str],
+        workdir: Path,
+        prompt: str = "status",
+        rc_before: Sequence[str] = (),
+        init: bool = True,
+    ):
         self.shell = shell
         self.prompt_re = PROMPT_RE[prompt]
         config = workdir / f"{shell}-rc"
@@ -75,7 +86,7 @@ class PtyShell:
             rc = config / "fish" / "config.fish"
             env["XDG_CONFIG_HOME"] = str(config)
             argv = ["-i"]
-        rc.write_text(rc_text(shell, prompt))
+        rc.write_text(rc_text(shell, prompt, rc_before, init))
         self.child = pexpect.spawn(
             shell,
             argv,

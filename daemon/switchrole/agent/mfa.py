@@ -43,6 +43,16 @@ class MfaSessions:
         # not the session's own lock (which the refresher takes to look at shells).
         self._opening: dict[str, threading.Lock] = {}
 
+    def expires_at(self, plan: Plan) -> int | None:
+        """When the MFA session under ``plan``'s chain ends, if one guards it and is open."""
+        if plan.mfa is None:
+            return None
+        key = plan.mfa_key()
+        for session in self.store.all():
+            if session.key == key and session.creds is not None and session.creds.expiration:
+                return int(session.creds.expiration)
+        return None
+
     def session(self, plan: Plan, code: str | None) -> Credentials:
         """MFA session credentials for ``plan``'s source and device, opening one if needed."""
         assert plan.mfa is not None

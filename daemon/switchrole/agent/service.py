@@ -282,6 +282,8 @@ class Agent:
             "mfa_needed": session.status == "mfa_needed",
             "status": session.status,
             "mfa_serial": plan.mfa.serial if plan.mfa else None,
+            # For `switchrole use` to say how long one code still lasts.
+            "mfa_expires_at": self.mfa.expires_at(plan),
         }
         if request.get("mode") == "endpoint":
             if shell is None:
