@@ -9,7 +9,8 @@ belong to the machine; the ratios are the claim.
 
 Measured: warm `switchrole env` against `python -c "import socket, json, os"`, awsume and
 `aws configure export-credentials` (AWS CLI v2 only); cold first use; the prompt hook's cost
-per prompt in bash and zsh (and that it starts no process); STS calls for 100 concurrent
+per prompt in bash and zsh (and that it starts no process); tab completion of profile names
+from a 500-profile config against the same floor; STS calls for 100 concurrent
 requests of one cold profile; renewals for 50 shells holding 10 profiles over three refresh
 windows; the agent's request rate; its memory and its wake-ups when idle; the loopback
 endpoint's answer time to its rightful user during connection floods from another uid and ours.
@@ -80,6 +81,7 @@ class Settings:
     shells_per_profile: int
     endpoint_requests: int  # GETs per case in the endpoint flood measurement
     flood: int  # idle connections in each flood
+    complete_rounds: int  # runs of `switchrole __complete` (and of the floor beside it)
 
 
 def settings(quick: bool, rounds: int | None) -> Settings:
@@ -98,6 +100,8 @@ def settings(quick: bool, rounds: int | None) -> Settings:
         shells_per_profile=5,
         endpoint_requests=20 if quick else 100,
         flood=1100,
+        # Cheap (a few seconds), so the same in --quick: a median of fewer runs is noise.
+        complete_rounds=30,
     )
 
 
@@ -265,6 +269,44 @@ def bench_hooks(world: World, s: Settings) -> list[Row]:
         )
     )
     return rows
+
+
+# -- tab completion ----------------------------------------------------------------------
+
+COMPLETE_PROFILES = 500
+
+
+def bench_completion(world: World, s: Settings) -> list[Row]:
+    """What a TAB after `switchrole use ` costs: the program reads the config itself (no agent)."""
+    config = world.root / "complete-config"
+    config.write_text(
+        "[profile default]\nregion = ap-northeast-1\n\n"
+        + "".join(
+            f"[profile acct{i:03d}-admin]\nrole_arn = arn:aws:iam::{100000000000 + i}:role/Admin\n"
+            f"source_profile = default\nregion = eu-west-1\n\n"
+            for i in range(COMPLETE_PROFILES)
+        )
+    )
+    env = {**world.env, "AWS_CONFIG_FILE": str(config)}
+    argv = [SWITCHROLE, "__complete", "use", ""]
+    lines = world.run(argv, env=env).stdout.splitlines()
+    if len(lines) != COMPLETE_PROFILES + 1:  # every role profile, and --unset
+        raise RuntimeError(f"completion offered {len(lines)} candidates, not {COMPLETE_PROFILES + 1}")
+    name = f"completing profile names, {COMPLETE_PROFILES}-profile config"
+    samples = interleaved(
+        {
+            FLOOR: lambda: world.run([sys.executable, "-c", "import socket, json, os"], env=env),
+            name: lambda: world.run(argv, env=env),
+        },
+        s.complete_rounds,
+    )
+    median = statistics.median(samples[name])
+    note = (
+        f"`switchrole __complete use ''`, median of {s.complete_rounds}; "
+        f"{paired_ratio(samples, name, FLOOR):.2f}x the floor beside it "
+        f"({ms(statistics.median(samples[FLOOR]))})"
+    )
+    return [Row(name, ms(median), "< 100 ms", verdict(median < 0.1, note))]
 
 
 # -- the agent under load ----------------------------------------------------------------
@@ -511,6 +553,7 @@ def main() -> int:
         ("warm env", bench_warm),
         ("cold first use", bench_cold),
         ("shell hooks", bench_hooks),
+        ("tab completion", bench_completion),
         ("concurrent cold requests", bench_concurrent),
         ("footprint", bench_footprint),
         ("throughput", bench_throughput),
