@@ -165,6 +165,9 @@ def test_list_text_shows_included_roles_and_broken_profiles(world: World) -> Non
     assert shown["plain-child"] == ["role", ROLE_ARN]
     assert shown["child"] == ["role", ROLE2_ARN]
     assert shown["loop-a"][0] == "broken" and shown["dangling"][0] == "broken"
+    # A broken row says why, where a role row shows its ARN.
+    why = "profile 'dangling' has include_profile = missing, which does not exist"
+    assert " ".join(shown["dangling"][1:]) == why
     assert shown["test"] == ["role", ROLE_ARN]
 
 
