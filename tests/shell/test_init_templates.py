@@ -503,7 +503,8 @@ def test_state_file_news_is_acted_on_once(world: World, shell: str, news: str, t
     )
     assert out.returncode == 0, out.stderr
     refreshes = [s for s in starts(counter) if "--refresh" in s]
-    assert len(refreshes) == 1, starts(counter)
+    # stderr too: a `use` that failed (nothing to refresh then) says why there.
+    assert len(refreshes) == 1, (starts(counter), out.stderr)
     (dump,) = env_dumps(out.stdout)
     state = Path(dump["SWITCHROLE_STATE"]).read_text().split()
     assert state[0] == dump["SWITCHROLE_GENERATION"] and state[3] == "ok"
