@@ -43,6 +43,7 @@ from support import (
     scenario_credentials,
     shell_argv,
     switch_endpoint,
+    wait_until,
 )
 
 KEY_NOW = "import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)"
@@ -110,9 +111,11 @@ def test_endpoint_flood_from_another_uid_is_dropped_and_the_owner_keeps_being_se
     world: World, live_bash: list[LiveBash]
 ) -> None:
     pid, shell, url, token = _endpoint_shell(world, live_bash, 1024)
-    flood = Flood(_port(url), 1100, hold=3.0, prefix=AS_NOBODY)
+    flood = Flood(_port(url), 1100, hold=5.0, prefix=AS_NOBODY)
     # While another user holds 1,100 connections open, the rightful SDK and shells are served.
-    assert _fd_count(pid) < 200, "another user's connections are held by the agent"
+    # The agent closes them as it accepts them; on a loaded machine it may still be catching up
+    # with the backlog when the flood reports, so it gets a moment (well inside the hold).
+    assert wait_until(lambda: _fd_count(pid) < 200, timeout=3), "another user's connections are held"
     _assert_served(world, shell, url, token)
     result = flood.result()
     assert result["uid"] == NOBODY
@@ -128,9 +131,10 @@ def test_endpoint_flood_from_our_own_uid_cannot_lock_out_the_sdk(
     world: World, live_bash: list[LiveBash]
 ) -> None:
     pid, shell, url, token = _endpoint_shell(world, live_bash, 1024)
-    flood = Flood(_port(url), 1100, hold=4.0)
-    # Idle connections are capped, the oldest dropped for newcomers: never near the fd limit.
-    assert _fd_count(pid) < 400
+    flood = Flood(_port(url), 1100, hold=5.0)
+    # Idle connections are capped, the oldest dropped for newcomers: never near the fd limit
+    # (given a moment to catch up with the backlog, as above).
+    assert wait_until(lambda: _fd_count(pid) < 400, timeout=3), _fd_count(pid)
     _assert_served(world, shell, url, token)
     result = flood.result()
     assert result["connected"] >= 1000, result
