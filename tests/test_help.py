@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from support import World
+from support import World, eval_line
 
 COMMANDS = [
     "use",
@@ -116,7 +116,7 @@ def test_use_before_init_names_the_line_to_add(world: World, shell: str, line: s
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 @pytest.mark.parametrize("command", ["use", "unuse"])
 def test_the_shell_functions_answer_help_too(world: World, shell: str, command: str) -> None:
-    init = "switchrole init fish | source" if shell == "fish" else f'eval "$(switchrole init {shell})"'
+    init = eval_line(shell, f"init {shell}")
     out = world.shell(shell, f"{init}\nswitchrole {command} --help\nswitchrole {command} -h")
     assert out.returncode == 0, out.stderr
     page = world.run("help", command).stdout

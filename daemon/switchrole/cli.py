@@ -62,13 +62,18 @@ def _proc_name(pid: int) -> str:
         return ""
 
 
+def parent_name() -> str:
+    """Our parent's program name (a login shell's leading dash stripped): the shell that runs us."""
+    return _proc_name(os.getppid()).lstrip("-")
+
+
 # Shells that read POSIX syntax but have no `builtin`: they get plain export/unset.
 POSIX_SHELLS = frozenset({"sh", "dash", "ash", "ksh", "mksh", "yash", "posh"})
 
 
 def detect_shell() -> str:
     """The shell that will read our output: our parent, else $SHELL; plain POSIX sh otherwise."""
-    for name in (_proc_name(os.getppid()), os.path.basename(os.environ.get("SHELL", ""))):
+    for name in (parent_name(), os.path.basename(os.environ.get("SHELL", ""))):
         name = name.lstrip("-")
         if name in render.SHELLS:
             return name
@@ -488,7 +493,7 @@ def cmd_init(args: list[str]) -> int:
     # and zsh read each other's, bash reads the fish one's first line. zsh and fish parse the
     # whole text before running it, so a fish template in zsh, or a bash or zsh one in fish,
     # fails with only a parse error: that reader is told here, on stderr.
-    reader = _proc_name(os.getppid()).lstrip("-")
+    reader = parent_name()
     if reader != wanted and (reader, wanted) in PARSED_WHOLE and _is_pipe(sys.stdout):
         from .commands import INIT_LINE, rc_file
 
@@ -535,7 +540,7 @@ def cmd_doctor(args: list[str]) -> int:
 
     if args:
         raise UsageError("usage: switchrole doctor")
-    return doctor.run(os.getppid(), _proc_name(os.getppid()).lstrip("-"))
+    return doctor.run(os.getppid(), parent_name())
 
 
 def cmd_demo(args: list[str]) -> int:

@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from .commands import INIT_LINE
+
 CONFIG = """\
 [profile default]
 region = ap-northeast-1
@@ -104,7 +106,9 @@ def _shell() -> str:
 
 
 def _switch_line(shell: str) -> str:
-    return "switchrole env test | source" if shell == "fish" else 'eval "$(switchrole env test)"'
+    from .cli import switch_line
+
+    return switch_line(shell, "test")
 
 
 def _rc_files(shell: str, home: Path) -> dict[str, str]:
@@ -113,15 +117,13 @@ def _rc_files(shell: str, home: Path) -> dict[str, str]:
         config = home / ".config" / "fish"
         config.mkdir(parents=True, exist_ok=True)
         (config / "config.fish").write_text(
-            "switchrole init fish | source\n"
+            f"{INIT_LINE['fish']}\n"
             "function fish_prompt; echo -n '(switchrole demo) '(switchrole_prompt)'> '; end\n"
         )
         return {"XDG_CONFIG_HOME": str(home / ".config")}
     rc = home / (".zshrc" if shell == "zsh" else ".bashrc")
     prompt = "setopt PROMPT_SUBST\n" if shell == "zsh" else ""
-    rc.write_text(
-        f"eval \"$(switchrole init {shell})\"\n{prompt}PS1='(switchrole demo) $(switchrole_prompt)$ '\n"
-    )
+    rc.write_text(f"{INIT_LINE[shell]}\n{prompt}PS1='(switchrole demo) $(switchrole_prompt)$ '\n")
     return {"ZDOTDIR": str(home)} if shell == "zsh" else {}
 
 

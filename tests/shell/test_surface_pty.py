@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shell_pty import PtyShell, clean, path_with
+from shell_pty import INIT_LINE, PtyShell, clean, path_with
 
 from sts_fake import Role, StsFake
 from support import ROLE2_ARN, ROLE_ARN, SHELLS, TWO_ROLES_CONFIG, World
@@ -17,11 +17,6 @@ from test_mfa import CODE_C, MFA_ROLE, SERIAL, mfa_config
 
 Start = Callable[..., PtyShell]
 COMPINIT = ("autoload -Uz compinit && compinit -u",)
-INIT = {
-    "bash": 'eval "$(switchrole init bash)"',
-    "zsh": 'eval "$(switchrole init zsh)"',
-    "fish": "switchrole init fish | source",
-}
 CONFIRMED = r"switchrole: {profile} (?:→|->) {arn} \(ap-northeast-1\), expires in (?:\d+h\d\dm|\d+m)"
 
 
@@ -62,7 +57,7 @@ def test_doctor_in_a_shell_not_set_up_says_the_exact_line_for_that_shell(
         "fish": f"{env.get('XDG_CONFIG_HOME')}/fish/config.fish",
     }[shell]
     expected = f"FIX  switchrole's {shell} integration is not loaded in this shell (pid {sh.pid}): add  "
-    assert f"{expected}{INIT[shell]}  to {rc}, then open a new shell" in out, out
+    assert f"{expected}{INIT_LINE[shell]}  to {rc}, then open a new shell" in out, out
 
 
 def test_doctor_says_when_something_after_init_replaced_the_bash_hook(world: World, pty_shell: Start) -> None:
