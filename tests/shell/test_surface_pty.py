@@ -216,3 +216,25 @@ def test_init_in_the_wrong_shell_says_which_line_to_use(
     # Nothing half-working is left behind: `switchrole` is still the program.
     kind = {"bash": "type -t switchrole", "zsh": "whence -w switchrole", "fish": "type -t switchrole"}[shell]
     assert sh.output_of(kind) in ("file", "switchrole: command")
+
+
+# -- exec with no command: a subshell as the role ------------------------------------------------
+
+
+def test_exec_with_no_command_opens_an_interactive_shell_as_the_role(world: World, pty_shell: Start) -> None:
+    sh = pty_shell("bash", world.env)
+    sh.child.sendline("SHELL=/bin/bash switchrole exec test")
+    sh.child.expect("a new bash as test: `exit` ends it")
+    said = clean(str(sh.child.before))
+    assert re.search(CONFIRMED.format(profile="test", arn=re.escape(ROLE_ARN)), said), said
+    # The inner bash reads the system's rc files, not ours: give it the recognisable prompt.
+    sh.run("PS1='rc=$?> '")
+    assert sh.output_of("echo $$") != str(sh.pid), "still the shell that typed it"
+    assert sh.value("SWITCHROLE_SUBSHELL") == "test"
+    arn = sh.output_of("aws sts get-caller-identity --query Arn --output text")
+    assert arn.startswith("arn:aws:sts::222222222222:assumed-role/TestSwitchRole/"), arn
+    out = sh.run("switchrole exec test")
+    assert sh.last_prompt == "2" and "already a switchrole subshell (as test)" in out, out
+    sh.run("exit")
+    # Back in the shell that typed it, which never held the role.
+    assert sh.value("SWITCHROLE_PROFILE") == "" and sh.value("SWITCHROLE_SUBSHELL") == ""
