@@ -12,8 +12,14 @@
 # and reads the agent's small state file with the builtin `read`; only when a refresh is due, or
 # the agent has renewed the session, does it run `switchrole env --refresh` once.
 #
-# bash has no pre-command hook that could change the environment of the command about to run
-# (PS0 expands in a subshell), so the check happens at each prompt.
+# A pre-command guard does the same before the first command of each line typed at the prompt,
+# so a command typed after an idle spell or a laptop's sleep never starts with the credentials
+# that expired meanwhile. bash's only way to run code in this shell before a command is the
+# DEBUG trap, which fires before every simple command: PS0, expanded once when a typed line is
+# about to run, arms the guard, and the first trap after it disarms it, so pipelines, loops,
+# command substitutions, completion and PROMPT_COMMAND cost one test each and nothing more. An
+# existing DEBUG trap is chained, not replaced; with bash-preexec loaded first the guard is one
+# of its preexec_functions instead. `trap - DEBUG` turns the guard off (the prompt hook stays).
 #
 # Builtins a user might redefine (read, printf, set, eval) are called through `builtin`, and the
 # client through `command`, so that aliases and functions with those names cannot change what
@@ -89,6 +95,7 @@ __switchrole_check() {
         return 0
     fi
     __switchrole_apply refresh env "$SWITCHROLE_PROFILE" --shell bash --shell-pid "$$" --refresh
+    [[ -z ${__switchrole_guard_mode-} ]] || __switchrole_arm_ps0
     # Remember what the state file said after acting on it, so the same news is acted on once.
     __switchrole_read_state
     __switchrole_seen=$__sr_key
@@ -123,18 +130,84 @@ __switchrole_quiet() {
     __switchrole_quiet_for=${SWITCHROLE_REFRESH_AT-}
 }
 
+# $1 is the file descriptor the check's messages go to: 2 from PROMPT_COMMAND, where it is not
+# given, 3 from the guard, whose stderr is closed.
 __switchrole_hook() {
     # $? first: it is the status of the user's command, which PS1 and later hooks may show.
     local __sr_rc=$?
+    # A line that forked before any trap ran (`( … )`) left the guard armed: the prompt ends that.
+    __switchrole_armed=
     # While nothing can be due this is the whole cost of a prompt; nothing secret is traced.
     if [[ -n ${SWITCHROLE_PROFILE-} ]] && { ((${EPOCHSECONDS:-0} >= ${__switchrole_quiet_until:-0})) ||
         [[ ${SWITCHROLE_REFRESH_AT-} != "${__switchrole_quiet_for-}" ]]; }; then
         { local __sr_opts=$-; builtin set +xv; } 2>/dev/null
-        __switchrole_check
+        __switchrole_check 2>&"${1:-2}" 3>&-
         [[ $__sr_opts != *v* ]] || builtin set -v
         [[ $__sr_opts != *x* ]] || builtin set -x
     fi
     return "$__sr_rc"
+}
+
+# The pre-command guard, the DEBUG trap's first command: `__switchrole_guard STATUS "$_"`
+# returns STATUS (what a chained trap after it sees as $?) and takes the user's $_ as its last
+# argument, so that $_ is the same after the trap. Its stderr is closed, so that `set -x` shows
+# one line per command rather than the guard's body; the terminal's stderr waits on fd 3.
+# Called with no arguments (a tool that chains traps by running their first word), it works all
+# the same and returns 0.
+__switchrole_guard() {
+    # Not armed is the common case: every simple command of a pipeline, a loop, a function.
+    if [[ -n ${__switchrole_armed-} && $BASH_SUBSHELL == 0 && -z ${COMP_LINE-} ]]; then
+        __switchrole_armed=
+        # The hook's own test of whether anything can be due, so that a fresh line costs no call;
+        # then not for `switchrole use`, which switches anyway, nor for the hook, which checks by
+        # itself, nor for a PROMPT_COMMAND entry ahead of the hook, which finds the guard armed
+        # after a line that forked before any trap ran (`( … )`).
+        if [[ -n ${SWITCHROLE_PROFILE-} ]] &&
+            { ((${EPOCHSECONDS:-0} >= ${__switchrole_quiet_until:-0})) ||
+                [[ ${SWITCHROLE_REFRESH_AT-} != "${__switchrole_quiet_for-}" ]]; } &&
+            [[ $BASH_COMMAND != __switchrole_hook && $BASH_COMMAND != switchrole &&
+                $BASH_COMMAND != 'switchrole '* &&
+                $'\n'"${PROMPT_COMMAND[*]-}"$'\n' != *[$'\n;& \t']"$BASH_COMMAND"[$'\n;& \t']* ]]; then
+            # From our own trap the terminal is on fd 3; run by another tool, on fd 2.
+            if (($# >= 2)); then __switchrole_hook 3; else __switchrole_hook 2; fi
+        fi
+    fi
+    return "${1-0}"
+}
+
+# bash-preexec calls this once per typed line, outside PROMPT_COMMAND and completion.
+__switchrole_preexec() {
+    __switchrole_hook 2
+    # Non-zero would make bash-preexec skip the user's command under `shopt -s extdebug`.
+    return 0
+}
+
+# What PS0 expands to add: nothing visible; the arithmetic arms the guard in this shell.
+# shellcheck disable=SC2016 # expanded by PS0, not here
+__switchrole_ps0='${PS0:$((__switchrole_armed=1)):0}'
+
+# Installs the guard on the DEBUG trap ahead of $1, the trap already set as `trap -p DEBUG`
+# prints it, and arms it from PS0; see __switchrole_install_line. A second call finds it
+# installed and changes nothing.
+__switchrole_install_guard() {
+    local prior=$1 words
+    __switchrole_prompt_command_remove "$__switchrole_install_line"
+    if [[ $prior != *__switchrole_guard* ]]; then
+        if [[ -n $prior ]]; then
+            # `trap -p` prints `trap -- 'ACTION' DEBUG`, quoted for reuse.
+            builtin eval "words=($prior)"
+            builtin trap -- '__switchrole_guard "$?" "$_" 3>&2 2>&-; '"${words[2]}" DEBUG
+        else
+            builtin trap -- '__switchrole_guard 0 "$_" 3>&2 2>&-' DEBUG
+        fi
+    fi
+    __switchrole_arm_ps0
+}
+
+# PS0 set after the init line (in ~/.bashrc, say) drops the piece that arms the guard; the
+# prompt hook's full check puts it back in front.
+__switchrole_arm_ps0() {
+    [[ ${PS0-} == *"$__switchrole_ps0"* ]] || PS0=$__switchrole_ps0${PS0-}
 }
 
 function switchrole {
@@ -179,11 +252,21 @@ function switchrole {
 
 # `switchrole doctor` reads this: the shell, its pid, and what is registered in it.
 __switchrole_report() {
-    local hook=0 completion=0 spec=
+    local hook=0 completion=0 spec='' guard=1
     [[ ${PROMPT_COMMAND[*]-} != *__switchrole_hook* ]] || hook=1
     spec=$(builtin complete -p switchrole 2>/dev/null) || spec=
     [[ $spec != *__switchrole_complete* ]] || completion=1
-    builtin printf 'shell=bash pid=%s hook=%s completion=%s\n' "$$" "$hook" "$completion"
+    # Whether the guard ran for the line that runs doctor: PS0 armed it, and whatever the DEBUG
+    # trap is now, only a guard still reached from it disarms. (Inside a function bash hides the
+    # trap, so its text cannot tell.)
+    if [[ -z ${__switchrole_guard_mode-} ]]; then
+        guard=none
+    elif [[ ${PS0-} != *"$__switchrole_ps0"* ]]; then
+        guard=ps0
+    elif [[ -n ${__switchrole_armed-} ]]; then
+        guard=0
+    fi
+    builtin printf 'shell=bash pid=%s hook=%s completion=%s guard=%s\n' "$$" "$hook" "$completion" "$guard"
 }
 
 # Prints the active profile and the time left, as `switchrole prompt` does, without a process.
@@ -233,20 +316,63 @@ __switchrole_complete() {
     [[ $__sr_opts != *x* ]] || builtin set -x
 }
 
-__switchrole_register() {
+# Succeeds when PROMPT_COMMAND is an array whose every element bash runs (bash >= 5.1; older
+# bash runs only the first).
+__switchrole_prompt_command_is_array() {
+    ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) &&
+        [[ -n ${PROMPT_COMMAND+x} && ${PROMPT_COMMAND@a} == *a* ]]
+}
+
+# Appends the command $1 to PROMPT_COMMAND unless it is there already.
+__switchrole_prompt_command_add() {
     local entry
-    # bash >= 5.1 runs every element of an array PROMPT_COMMAND; older bash only the first.
-    if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) &&
-        [[ -n ${PROMPT_COMMAND+x} && ${PROMPT_COMMAND@a} == *a* ]]; then
+    if __switchrole_prompt_command_is_array; then
         for entry in "${PROMPT_COMMAND[@]}"; do
-            [[ $entry != __switchrole_hook ]] || return 0
+            [[ $entry != "$1" ]] || return 0
         done
-        PROMPT_COMMAND+=(__switchrole_hook)
+        PROMPT_COMMAND+=("$1")
     elif [[ -z ${PROMPT_COMMAND-} ]]; then
-        PROMPT_COMMAND=__switchrole_hook
-    elif [[ $PROMPT_COMMAND != *__switchrole_hook* ]]; then
+        PROMPT_COMMAND=$1
+    elif [[ $PROMPT_COMMAND != *"$1"* ]]; then
         # A newline, not `;`: the existing command may end in `;` or `&`.
-        PROMPT_COMMAND+=$'\n'__switchrole_hook
+        PROMPT_COMMAND+=$'\n'$1
+    fi
+}
+
+# Removes the command $1 from PROMPT_COMMAND.
+__switchrole_prompt_command_remove() {
+    local entry kept=()
+    if __switchrole_prompt_command_is_array; then
+        for entry in "${PROMPT_COMMAND[@]}"; do
+            [[ $entry == "$1" ]] || kept+=("$entry")
+        done
+        PROMPT_COMMAND=("${kept[@]}")
+    elif [[ -n ${PROMPT_COMMAND-} ]]; then
+        PROMPT_COMMAND=${PROMPT_COMMAND//$'\n'"$1"/}
+        PROMPT_COMMAND=${PROMPT_COMMAND//"$1"/}
+    fi
+}
+
+# Runs once, from PROMPT_COMMAND at the first prompt: there, at the top level, the DEBUG trap is
+# visible. In a function or a sourced file (which is where an init line runs) bash hides it, and
+# a trap set there would replace the user's unseen. Waiting also chains a trap that the rc file
+# sets after the init line.
+# shellcheck disable=SC2016 # run by PROMPT_COMMAND, not here
+__switchrole_install_line='__switchrole_install_guard "$(builtin trap -p DEBUG)"'
+
+__switchrole_register() {
+    __switchrole_prompt_command_add __switchrole_hook
+    # The guard only where a person types: a script that sources this keeps its commands' speed.
+    [[ $- == *i* ]] || return 0
+    if [[ -n ${bash_preexec_imported-}${__bp_imported-} ]]; then
+        __switchrole_guard_mode='preexec'
+        [[ " ${preexec_functions[*]-} " == *" __switchrole_preexec "* ]] ||
+            preexec_functions+=(__switchrole_preexec)
+        # Armed too, only so that doctor can tell that the guard ran for its line.
+        __switchrole_arm_ps0
+    else
+        __switchrole_guard_mode='trap'
+        __switchrole_prompt_command_add "$__switchrole_install_line"
     fi
 }
 # Loaded by another shell (`eval "$(switchrole init bash)"` in ~/.zshrc), this file would leave
@@ -264,7 +390,10 @@ else
 fi
 if [ -z "${BASH_VERSION-}" ]; then
     builtin unset -f __switchrole_now __switchrole_is_int __switchrole_read_state __switchrole_apply \
-        __switchrole_check __switchrole_quiet __switchrole_hook switchrole switchrole_prompt \
-        __switchrole_report __switchrole_complete
+        __switchrole_check __switchrole_quiet __switchrole_hook __switchrole_guard \
+        __switchrole_preexec __switchrole_install_guard \
+        __switchrole_arm_ps0 __switchrole_prompt_command_is_array __switchrole_prompt_command_add \
+        __switchrole_prompt_command_remove switchrole switchrole_prompt __switchrole_report \
+        __switchrole_complete
 fi
 builtin unset -f __switchrole_register

@@ -31,6 +31,33 @@ def _report(shell_pid: int) -> dict[str, str] | None:
     return fields if fields.get("pid") == str(shell_pid) and fields.get("shell") in INIT_LINE else None
 
 
+def _guard(shell: str, guard: str | None) -> list[Check]:
+    """bash's pre-command guard, as the report gives it: whether it ran for doctor's own line
+    (zsh and fish have their preexec hook in the hook check)."""
+    if shell != "bash" or guard in (None, "none"):
+        return []
+    if guard == "1":
+        return [("ok", "the pre-command guard ran for this line (bash's DEBUG trap)")]
+    if guard == "ps0":
+        return [
+            (
+                "FIX",
+                "PS0 was set after the init line without switchrole's part, so the pre-command guard "
+                f"is never armed: move  {INIT_LINE[shell]}  below the line that sets PS0 in {rc_file(shell)}",
+            )
+        ]
+    return [
+        (
+            "FIX",
+            "the pre-command guard did not run for this line: bash's DEBUG trap was replaced or removed "
+            "after the first prompt (`trap -p DEBUG` shows it), so a command typed after an idle spell "
+            "can start with expired credentials; switchrole chains a DEBUG trap that the rc file sets, "
+            "so set it in "
+            f"{rc_file(shell)} rather than at the prompt, or open a new shell",
+        )
+    ]
+
+
 def _shell(shell_pid: int, parent: str) -> list[Check]:
     report = _report(shell_pid)
     if report is None:
@@ -57,6 +84,7 @@ def _shell(shell_pid: int, parent: str) -> list[Check]:
                 f"after the init line replaced it): move  {INIT_LINE[shell]}  to the end of {rc_file(shell)}",
             )
         )
+    checks += _guard(shell, report.get("guard"))
     if report.get("completion") == "1":
         checks.append(("ok", "tab completion is registered"))
     elif shell == "zsh" and report.get("compinit") != "1":

@@ -17,8 +17,8 @@ from shell_pty import PtyShell
 @pytest.fixture
 def pty_shell(tmp_path: Path) -> Iterator[Callable[..., PtyShell]]:
     """Start interactive shells: ``pty_shell("zsh", env, prompt="indicator")``; ``rc_before``
-    lines go into the rc file ahead of the init line (zsh's compinit, for completion);
-    ``init=False`` leaves the init line out (a shell that is not set up)."""
+    lines go into the rc file ahead of the init line (zsh's compinit, for completion), ``rc_after``
+    lines after it; ``init=False`` leaves the init line out (a shell that is not set up)."""
     started: list[PtyShell] = []
 
     def start(
@@ -27,8 +27,9 @@ def pty_shell(tmp_path: Path) -> Iterator[Callable[..., PtyShell]]:
         prompt: str = "status",
         rc_before: Sequence[str] = (),
         init: bool = True,
+        rc_after: Sequence[str] = (),
     ) -> PtyShell:
-        sh = PtyShell(shell, env, tmp_path / f"pty{len(started)}", prompt, rc_before, init)
+        sh = PtyShell(shell, env, tmp_path / f"pty{len(started)}", prompt, rc_before, init, rc_after)
         started.append(sh)
         return sh
 

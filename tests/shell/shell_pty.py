@@ -47,10 +47,12 @@ PROMPT_RE = {"status": r"rc=(\d+)> ", "indicator": r"\[([^\[\]\r\n\x1b]*)\]> "}
 _ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-B]|[=>])")
 
 
-def rc_text(shell: str, prompt: str, before: Sequence[str] = (), init: bool = True) -> str:
+def rc_text(
+    shell: str, prompt: str, before: Sequence[str] = (), init: bool = True, after: Sequence[str] = ()
+) -> str:
     """The rc file: ``before`` (e.g. zsh's compinit), the init line unless ``init`` is False (a
-    shell not set up), then the prompt."""
-    lines = [*before, *([INIT_LINE[shell]] if init else []), PROMPTS[shell, prompt]]
+    shell not set up), ``after`` (what a later line of the rc file sets), then the prompt."""
+    lines = [*before, *([INIT_LINE[shell]] if init else []), *after, PROMPTS[shell, prompt]]
     if shell == "fish":
         # Quiet the interactive extras so the pty shows what the tests look for.
         lines[:0] = ["set -g fish_greeting", "set -g fish_autosuggestion_enabled 0"]
@@ -68,6 +70,7 @@ class PtyShell:
         prompt: str = "status",
         rc_before: Sequence[str] = (),
         init: bool = True,
+        rc_after: Sequence[str] = (),
     ):
         self.shell = shell
         self.prompt_re = PROMPT_RE[prompt]
@@ -86,7 +89,7 @@ class PtyShell:
             rc = config / "fish" / "config.fish"
             env["XDG_CONFIG_HOME"] = str(config)
             argv = ["-i"]
-        rc.write_text(rc_text(shell, prompt, rc_before, init))
+        rc.write_text(rc_text(shell, prompt, rc_before, init, rc_after))
         self.child = pexpect.spawn(
             shell,
             argv,

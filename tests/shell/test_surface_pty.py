@@ -40,6 +40,8 @@ def test_doctor_is_all_ok_in_a_shell_set_up_as_the_readme_says(
     ), out
     assert re.search(r"^ok   tab completion is registered", out, re.M), out
     assert re.search(r"^ok   config parses: 2 profiles, roles: test", out, re.M), out
+    guard = re.search(r"^ok   the pre-command guard ran for this line", out, re.M)
+    assert bool(guard) == (shell == "bash"), out
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -66,6 +68,19 @@ def test_doctor_says_when_something_after_init_replaced_the_bash_hook(world: Wor
     out = sh.run("switchrole doctor")
     assert sh.last_prompt == "1", out
     assert "but not the hook in its PROMPT_COMMAND" in out and "to the end of ~/.bashrc" in out, out
+
+
+@pytest.mark.parametrize("how", ["trap 'true' DEBUG", "trap - DEBUG"])
+def test_doctor_says_when_a_debug_trap_set_at_the_prompt_replaced_the_bash_guard(
+    world: World, how: str, pty_shell: Start
+) -> None:
+    sh = pty_shell("bash", world.env)
+    sh.run(how)
+    out = sh.run("switchrole doctor")
+    assert sh.last_prompt == "1", out
+    assert "FIX  the pre-command guard did not run for this line: bash's DEBUG trap was replaced" in out, out
+    # The rest of the integration is there all the same.
+    assert "ok   this bash" in out and "ok   tab completion is registered" in out, out
 
 
 def test_doctor_in_zsh_without_compinit_is_ok_with_a_hint(world: World, pty_shell: Start) -> None:

@@ -1,0 +1,355 @@
+"""bash's pre-command guard, in real interactive bash under a pty: a command typed after an idle
+spell or a laptop's sleep acts as the role, as it does in zsh and fish; the guard runs once per
+typed line, keeps $?, $_, BASH_COMMAND and the trace options, coexists with the user's DEBUG trap
+and with bash-preexec, and starts no process while the credentials are fresh.
+
+Most tests make the deadline pass while the prompt waits, with no waiting: an entry the rc file
+appends to PROMPT_COMMAND, after switchrole's hook, sets SWITCHROLE_REFRESH_AT=0 when asked. The
+prompt hook has then already run, so only the guard can renew before the next command. One test
+waits in real time for credentials of 40 s to expire.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from shell_pty import PtyShell, counting_wrapper, path_with, starts
+
+from sts_fake import StsFake
+from support import ROLE_ARN, SHELLS, SWITCHROLE, World
+
+Start = Callable[..., PtyShell]
+HERE = Path(__file__).parent
+STANDIN = HERE / "preexec_standin.bash"
+ASSUMED = re.compile(r"arn:aws:sts::\d{12}:assumed-role/" + ROLE_ARN.rsplit("/", 1)[1] + r"/\S+")
+AWS_WHOAMI = "aws sts get-caller-identity --query Arn --output text"
+
+# Appended to PROMPT_COMMAND after switchrole's hook: `__test_force=1` makes the refresh due
+# once the prompt hook has run, as if the deadline had passed while the prompt waited.
+FORCE_DUE_LATER = (
+    "__test_due() { if [[ -n ${__test_force-} ]]; then __test_force=; SWITCHROLE_REFRESH_AT=0; fi; }",
+    "PROMPT_COMMAND+=$'\\n'__test_due",
+)
+
+
+def user_trap(log: Path) -> str:
+    return f'trap \'builtin printf "%s|%s\\n" "$?" "$BASH_COMMAND" >> {log}\' DEBUG'
+
+
+def set_ups(log: Path) -> dict[str, tuple[Sequence[str], Sequence[str]]]:
+    """rc file lines before and after the init line, by the set-up they make."""
+    return {
+        "plain": ((), ()),
+        "trap-before-init": ((user_trap(log),), ()),
+        "trap-after-init": ((), (user_trap(log),)),
+        "bash-preexec-first": ((f"source {STANDIN}",), ()),
+        "bash-preexec-after": ((), (f"source {STANDIN}",)),
+    }
+
+
+class Counted:
+    """An interactive shell (bash unless told) whose `switchrole` starts are counted."""
+
+    def __init__(
+        self,
+        start: Start,
+        env: dict[str, str],
+        tmp: Path,
+        before: Sequence[str] = (),
+        after: Sequence[str] = (),
+        shell: str = "bash",
+    ) -> None:
+        self.counter = tmp / "starts"
+        counting_wrapper(tmp / "bin", SWITCHROLE, self.counter)
+        self.sh = start(shell, path_with(tmp / "bin", env), rc_before=before, rc_after=after)
+
+    def refreshes(self) -> int:
+        return sum("--refresh" in line for line in starts(self.counter))
+
+
+def force_due(sh: PtyShell) -> None:
+    """After this the refresh is due, and no prompt hook will run before the next command (so
+    nothing may look at it in between: that would be a command, and the guard would renew)."""
+    sh.run("__test_force=1")
+
+
+def refresh_at_seen_by(sh: PtyShell, command: str) -> list[str]:
+    """What `command` (which prints $SWITCHROLE_REFRESH_AT between @@ markers) printed."""
+    return re.findall(r"@@R=(\d+)@@", sh.run(command))
+
+
+SHOW_REFRESH_AT = 'printf \'%s\\n\' "@@""R=$SWITCHROLE_REFRESH_AT@@"'
+
+
+# -- the idle spell, in real time ---------------------------------------------------------------
+
+
+def test_a_command_typed_after_an_idle_spell_acts_as_the_role_in_bash_as_in_zsh_and_fish(
+    fake_world: World, sts_fake: StsFake, pty_shell: Start, tmp_path: Path
+) -> None:
+    """The slow one (~50 s): every set-up at once, so the wait is paid once. The prompt is drawn
+    while the 40-second credentials are fresh; nobody presses Enter until they have expired; then
+    a command that uses AWS is typed. Indicator prompts check the other half: the first prompt
+    after the sleep renews before it prints the time left."""
+    sts_fake.lifetime = 40
+    logs = {}
+    typed: dict[str, Counted] = {}
+    for name in set_ups(Path()):
+        logs[name] = tmp_path / f"trap-{name}.log"
+        before, after = set_ups(logs[name])[name]
+        typed[f"bash {name}"] = Counted(pty_shell, fake_world.env, tmp_path / name, before, after)
+    for shell in ("zsh", "fish"):
+        typed[shell] = Counted(pty_shell, fake_world.env, tmp_path / shell, shell=shell)
+    indicator = {shell: pty_shell(shell, fake_world.env, prompt="indicator") for shell in SHELLS}
+    first_keys = {}
+    for name, counted in typed.items():
+        counted.sh.run("switchrole use test")
+        assert counted.sh.last_prompt == "0", name
+        first_keys[name] = counted.sh.value("AWS_ACCESS_KEY_ID")
+    for sh in indicator.values():
+        sh.run("switchrole use test")
+    expiry = max(int(c.sh.value("SWITCHROLE_EXPIRES_AT")) for c in typed.values())
+    before = {name: counted.refreshes() for name, counted in typed.items()}
+    # Nobody types anything until the first credentials have expired.
+    while time.time() < expiry + 2:
+        time.sleep(0.5)
+    failures = []
+    for name, counted in typed.items():
+        out = counted.sh.run(AWS_WHOAMI)
+        if counted.sh.last_prompt != "0" or not ASSUMED.search(out):
+            failures.append(f"{name}: the AWS CLI said {out!r}")
+        key = counted.sh.value("AWS_ACCESS_KEY_ID")
+        if key == first_keys[name] or not key.startswith("ASIA"):
+            failures.append(f"{name}: AWS_ACCESS_KEY_ID is {key!r}, first was {first_keys[name]!r}")
+        if counted.refreshes() - before[name] != 1:
+            failures.append(f"{name}: {counted.refreshes() - before[name]} refreshes for one typed line")
+    for name, log in logs.items():
+        # The user's own trap still runs, for the typed command too.
+        if "trap" in name and f"|{AWS_WHOAMI}" not in log.read_text():
+            failures.append(f"{name}: the user's DEBUG trap did not run for the command: {log.read_text()!r}")
+    for shell, sh in indicator.items():
+        prompt = sh.enter()
+        if not re.fullmatch(r"test \d+s", prompt):
+            failures.append(f"{shell}: the first prompt after the sleep showed {prompt!r}")
+    assert not failures, failures
+
+
+# -- the guard renews before the first command of a typed line ---------------------------------
+
+
+@pytest.mark.parametrize("set_up", list(set_ups(Path())))
+def test_the_guard_renews_before_the_first_command_of_the_line(
+    world: World, set_up: str, pty_shell: Start, tmp_path: Path
+) -> None:
+    log = tmp_path / "trap.log"
+    before, after = set_ups(log)[set_up]
+    counted = Counted(pty_shell, world.env, tmp_path, before, [*after, *FORCE_DUE_LATER])
+    sh = counted.sh
+    sh.run("switchrole use test")
+    force_due(sh)
+    refreshes = counted.refreshes()
+    seen = refresh_at_seen_by(sh, SHOW_REFRESH_AT)
+    # The command saw the renewed deadline, not the 0 of credentials due for renewal.
+    assert len(seen) == 1 and int(seen[0]) > time.time(), seen
+    assert counted.refreshes() == refreshes + 1
+    # The renewal moved the deadline: the prompt after the line starts nothing more.
+    sh.enter()
+    assert counted.refreshes() == refreshes + 1
+    if "trap" in set_up:
+        # The user's trap runs for the command, and sees the $? that the command sees.
+        sh.run("false")
+        force_due(sh)
+        sh.run("false")
+        status = re.findall(r"\[(\d+)\]", sh.run('echo "[$?]"'))
+        entries = log.read_text().splitlines()
+        assert status and f'{status[0]}|echo "[$?]"' in entries, (status, entries[-5:])
+        assert any("R=$SWITCHROLE_REFRESH_AT" in e for e in entries), entries
+
+
+def test_the_guard_called_bare_by_another_trap_still_renews(
+    world: World, pty_shell: Start, tmp_path: Path
+) -> None:
+    """Some tools chain a DEBUG trap by running its first word, with no arguments."""
+    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    sh = counted.sh
+    sh.run("switchrole use test")
+    sh.run("__other_tool_trap() { __switchrole_guard; }; trap __other_tool_trap DEBUG")
+    force_due(sh)
+    n = counted.refreshes()
+    seen = refresh_at_seen_by(sh, SHOW_REFRESH_AT)
+    assert len(seen) == 1 and int(seen[0]) > time.time(), seen
+    assert counted.refreshes() == n + 1
+
+
+def test_a_pipeline_and_a_for_loop_renew_once_each(world: World, pty_shell: Start, tmp_path: Path) -> None:
+    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    sh = counted.sh
+    sh.run("switchrole use test")
+    force_due(sh)
+    n = counted.refreshes()
+    out = sh.run(f"{AWS_WHOAMI} | cat | cat")
+    assert ASSUMED.search(out), out
+    assert counted.refreshes() == n + 1
+    force_due(sh)
+    seen = refresh_at_seen_by(sh, f"for i in 1 2 3; do {SHOW_REFRESH_AT}; done")
+    assert len(seen) == 3 and len(set(seen)) == 1 and int(seen[0]) > time.time(), seen
+    assert counted.refreshes() == n + 2
+    # A command substitution and a function, each in a line of its own.
+    force_due(sh)
+    out = sh.run(f'whoami_() {{ {AWS_WHOAMI}; }}; x=$(whoami_); printf "@@%s@@\\n" "$x"')
+    assert ASSUMED.search(out), out
+    assert counted.refreshes() == n + 3
+
+
+# -- the shell's behaviour, exactly as without switchrole ---------------------------------------
+
+# Lines whose output depends on $?, $_ and BASH_COMMAND; the deadline is made to pass before
+# some of them (the `__test_force=1` lines), so that the guard renews right there.
+SEQUENCE = [
+    "true one two",
+    "__test_force=1",
+    'echo "[$_]"',
+    "false",
+    "__test_force=1",
+    'echo "[$?] [$_]"',
+    'ls /nonexistent 2>/dev/null; echo "[$?] [$_]"',
+    "__test_force=1",
+    'echo "[$BASH_COMMAND]"',
+    "(exit 3)",
+    'echo "[$?]"',
+    "printf '%s\\n' a b | cat; echo \"[${PIPESTATUS[*]}] [$_]\"",
+    "__test_force=1",
+    "set -x",
+    'echo "[${-//[!xv]/}]"',
+    "set +x",
+    "set -v",
+    "__test_force=1",
+    'echo "[${-//[!xv]/}]"',
+    "set +v",
+]
+
+
+def _outputs(sh: PtyShell) -> list[str]:
+    results = []
+    for line in SEQUENCE:
+        out = sh.run(line)
+        results.append("\n".join(o for o in out.splitlines()[1:] if o.startswith("[")))
+    return results
+
+
+def test_status_last_argument_and_bash_command_are_what_they_would_be_without_switchrole(
+    world: World, pty_shell: Start, tmp_path: Path
+) -> None:
+    counted = Counted(pty_shell, world.env, tmp_path / "with", after=FORCE_DUE_LATER)
+    counted.sh.run("switchrole use test")
+    bare = pty_shell("bash", world.env, init=False, rc_after=FORCE_DUE_LATER)
+    n = counted.refreshes()
+    assert _outputs(counted.sh) == _outputs(bare)
+    # It renewed where the deadline passed, so the comparison covered the guard's work.
+    assert counted.refreshes() >= n + 4
+
+
+def test_xtrace_during_a_renewal_shows_no_secret_and_one_line_per_command(
+    world: World, pty_shell: Start, tmp_path: Path
+) -> None:
+    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    sh = counted.sh
+    sh.run("switchrole use test")
+    sh.run("set -x")
+    force_due(sh)
+    n = counted.refreshes()
+    out = sh.run('echo "[$-]"')
+    sh.run("set +x")
+    assert counted.refreshes() == n + 1
+    assert re.search(r"^\[[^]]*x[^]]*\]$", out, re.M), out
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        assert sh.value(name) not in out
+    # The renewal's own work is not traced: only the trap's call, once per command.
+    assert "__switchrole_check" not in out and "eval" not in out, out
+    assert out.count("__switchrole_guard 0 ") >= 1, out
+
+
+@pytest.mark.parametrize(
+    "options",
+    ["set -T", "shopt -s extdebug", "set -T; shopt -s extdebug", "set -u"],
+    ids=["functrace", "extdebug", "both", "nounset"],
+)
+def test_functrace_extdebug_and_nounset(world: World, options: str, pty_shell: Start, tmp_path: Path) -> None:
+    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    sh = counted.sh
+    sh.run("switchrole use test")
+    sh.run(options)
+    sh.run("whoami_() { local x; x=$(printf '%s' \"$SWITCHROLE_REFRESH_AT\"); printf '@@R=%s@@\\n' \"$x\"; }")
+    # Due, after a failed command: extdebug would skip the next command if the trap returned
+    # non-zero.
+    sh.run("__test_force=1; false")
+    assert sh.last_prompt == "1"
+    n = counted.refreshes()
+    out = sh.run("whoami_")
+    seen = re.findall(r"@@R=(\d+)@@", out)
+    assert len(seen) == 1 and int(seen[0]) > time.time(), out
+    assert "unbound" not in out and "bash:" not in out, out
+    assert counted.refreshes() == n + 1
+    # `switchrole use` itself is not renewed ahead of the switch.
+    force_due(sh)
+    n = counted.refreshes()
+    sh.run("switchrole use test")
+    assert sh.last_prompt == "0"
+    assert counted.refreshes() == n
+
+
+def test_trap_minus_debug_turns_the_guard_off_and_the_prompt_hook_stays(
+    world: World, pty_shell: Start, tmp_path: Path
+) -> None:
+    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    sh = counted.sh
+    sh.run("switchrole use test")
+    sh.run("trap - DEBUG")
+    force_due(sh)
+    n = counted.refreshes()
+    assert refresh_at_seen_by(sh, SHOW_REFRESH_AT) == ["0"]
+    # The prompt after the line renewed.
+    assert counted.refreshes() == n + 1
+    assert int(sh.value("SWITCHROLE_REFRESH_AT")) > time.time()
+
+
+def test_init_twice_installs_one_guard(world: World, pty_shell: Start, tmp_path: Path) -> None:
+    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    sh = counted.sh
+    sh.run('eval "$(switchrole init bash)"')
+    sh.enter()
+    trap = sh.run("trap -p DEBUG")
+    assert trap.count("__switchrole_guard") == 1, trap
+    prompt_command = sh.run("declare -p PROMPT_COMMAND")
+    assert prompt_command.count("__switchrole_hook") == 1, prompt_command
+    assert "__switchrole_install_guard" not in prompt_command.split("\n", 1)[1], prompt_command
+    sh.run("switchrole use test")
+    force_due(sh)
+    n = counted.refreshes()
+    refresh_at_seen_by(sh, SHOW_REFRESH_AT)
+    assert counted.refreshes() == n + 1
+
+
+# -- no process while fresh ----------------------------------------------------------------------
+
+
+def test_no_process_over_a_thousand_commands_while_fresh(
+    world: World, pty_shell: Start, tmp_path: Path
+) -> None:
+    counted = Counted(pty_shell, world.env, tmp_path)
+    sh = counted.sh
+    sh.run("switchrole use test")
+    before = starts(counted.counter)
+    # 1,000 typed lines (each arms the guard once), sent in batches, and a loop of 1,000 more.
+    for batch in range(20):
+        sh.child.send("true\n" * 49 + f'printf \'%s\\n\' "@@""B{batch}@@"\n')
+        sh.child.expect(f"@@B{batch}@@")
+        sh.expect_prompt()
+    sh.run("for i in {1..1000}; do true; done")
+    sh.enter()
+    assert starts(counted.counter) == before
+    assert sh.value("SWITCHROLE_PROFILE") == "test"
