@@ -243,6 +243,19 @@ def bench_hooks(world: World, s: Settings) -> list[Row]:
                 verdict(prompt < 50, f"median of {s.hook_rounds} x 1,000 prompts, empty loop subtracted"),
             )
         )
+        if "guard" in cost.micros:
+            for label, name, note in (
+                ("guard", "per simple command", "DEBUG trap, not armed: pipelines, loops, functions"),
+                ("guard-armed", "at a typed line's first command", "armed by PS0, then one comparison"),
+            ):
+                rows.append(
+                    Row(
+                        f"{shell} pre-command guard while fresh, {name} (__switchrole_guard)",
+                        f"{cost.micros[label]:.1f} µs",
+                        "< 50 µs",
+                        verdict(cost.micros[label] < 50, f"{note}; median of {s.hook_rounds} x 1,000"),
+                    )
+                )
         if "command" in cost.micros:
             rows.append(
                 Row(
@@ -265,7 +278,7 @@ def bench_hooks(world: World, s: Settings) -> list[Row]:
             "switchrole processes started by the hooks while fresh",
             str(starts),
             "0",
-            verdict(starts == 0, f"counting wrapper first on PATH, over {prompts:,} hook calls"),
+            verdict(starts == 0, f"counting wrapper first on PATH, over {prompts:,} hook and guard calls"),
         )
     )
     return rows
@@ -547,6 +560,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="everything in reduced form (< 3 min)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of warm runs (default 40, quick 5)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="SECTION",
+        help="run only this section (repeatable), e.g. 'shell hooks'",
+    )
     args = parser.parse_args()
     s = settings(args.quick, args.rounds)
     sections: list[tuple[str, Callable[[World, Settings], list[Row]]]] = [
@@ -560,6 +579,11 @@ def main() -> int:
         ("endpoint under a flood", bench_endpoint_flood),
         ("refresh simulation", bench_refresh),
     ]
+    if args.only:
+        unknown = set(args.only) - {name for name, _ in sections}
+        if unknown:
+            parser.error(f"no such section: {', '.join(sorted(unknown))}")
+        sections = [(name, section) for name, section in sections if name in args.only]
     rows: list[Row] = []
     broken = False
     started = time.monotonic()

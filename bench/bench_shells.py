@@ -1,11 +1,15 @@
-"""The shell integration's cost per prompt, measured inside real bash and zsh.
+"""The shell integration's cost per prompt and per command, measured inside real bash and zsh.
 
 Each shell loads ``switchrole init SHELL``, switches to the profile with ``switchrole use`` so
 its credentials are fresh, then times, with its own ``$EPOCHREALTIME``, a loop of 1,000 hook
 calls and an empty loop of 1,000 iterations, alternately, several times; the difference is the
-hook's cost. A counting ``switchrole`` wrapper first on PATH logs every start of the client,
-and the shell writes markers into the same log around the timed loops, so a hook that starts a
-process while fresh shows up as starts between the markers.
+hook's cost. bash's pre-command guard runs from the DEBUG trap, before every simple command: it
+is timed as the same loop of 1,000 commands with the trap set and without it, divided by the
+trap's firings per iteration (counted in the same shell), both as most commands meet it (not
+armed) and as the first command of a typed line does (armed by PS0, then one comparison). A
+counting ``switchrole`` wrapper first on PATH logs every start of the client, and the shell
+writes markers into the same log around the timed loops, so a hook that starts a process while
+fresh shows up as starts between the markers.
 """
 
 from __future__ import annotations
@@ -45,6 +49,24 @@ _SETUP = {
     "zsh": "builtin zmodload zsh/datetime || exit 97\n",
 }
 
+# bash's guard: (label, baseline body, measured body, trap set during the baseline too). "guard"
+# times 1,000 iterations without the DEBUG trap and with it (`$guard` holds the trap as `trap -p`
+# prints it), and the trap's runs per iteration are counted to give the cost per command.
+# "guard-armed" times, with the trap set both times, iterations whose command meets the guard
+# unarmed against ones that meet it armed: the extra cost of a typed line's first command.
+_GUARD_LOOPS = [
+    ("guard", ":", ":", False),
+    ("guard-armed", "__switchrole_armed=; :", "__switchrole_armed=1; :", True),
+]
+_GUARD_SETUP = [
+    # A script is not interactive, where the init line installs no guard: install it by hand.
+    "__switchrole_guard_mode=trap",
+    "__switchrole_install_guard ''",
+    "guard=$(builtin trap -p DEBUG)",
+    "[[ $guard == *__switchrole_guard* ]] || exit 93",
+    "builtin trap - DEBUG",
+]
+
 
 @dataclass
 class HookCost:
@@ -81,14 +103,37 @@ def _script(shell: str, log: Path, rounds: int) -> str:
             "  t2=$EPOCHREALTIME",
             f'  builtin echo "T {label} $t0 $t1 $t2"',
         ]
+    if shell == "bash":
+        begin = lines.index(f"builtin echo loops-begin >> '{log}'")
+        lines[begin:begin] = _GUARD_SETUP
+        for label, baseline, measured, trapped in _GUARD_LOOPS:
+            lines += [
+                "  t0=$EPOCHREALTIME" + ('; builtin eval "$guard"' if trapped else ""),
+                f"  for (( i = 0; i < {PROMPTS}; i++ )); do {baseline}; done",
+                '  builtin trap - DEBUG; t1=$EPOCHREALTIME; builtin eval "$guard"',
+                f"  for (( i = 0; i < {PROMPTS}; i++ )); do {measured}; done",
+                "  builtin trap - DEBUG; t2=$EPOCHREALTIME",
+                f'  builtin echo "T {label} $t0 $t1 $t2"',
+            ]
     lines += [
         "done",
         f"builtin echo loops-end >> '{log}'",
         # Still fresh and untouched afterwards: the loops measured the fresh path.
         "[[ -n $SWITCHROLE_PROFILE ]] || exit 94",
+        *(_firings() if shell == "bash" else []),
         f'builtin echo "V ${{{"BASH_VERSION" if shell == "bash" else "ZSH_VERSION"}}}"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _firings() -> list[str]:
+    """Lines that print how often the DEBUG trap runs per iteration of the "guard" loop."""
+    return [
+        "n=0; builtin trap '((++n))' DEBUG",
+        f"for (( i = 0; i < {PROMPTS}; i++ )); do :; done",
+        "builtin trap - DEBUG",
+        'builtin echo "F guard $n"',
+    ]
 
 
 def _wrapper(world: World) -> tuple[dict[str, str], Path]:
@@ -115,10 +160,14 @@ def measure(world: World, shell: str, rounds: int) -> HookCost:
     if done.returncode != 0:
         raise RuntimeError(f"{shell} hook benchmark failed ({done.returncode}): {done.stderr.strip()[-400:]}")
     samples: dict[str, list[float]] = {}
+    firings: dict[str, float] = {}
     version = ""
     for line in done.stdout.splitlines():
         fields = line.split()
-        if fields[:1] == ["T"]:
+        if fields[:1] == ["F"]:
+            # Per iteration; the loop's own `trap - DEBUG` after it adds one run in 1,000.
+            firings[fields[1]] = (int(fields[2]) - 1) / PROMPTS
+        elif fields[:1] == ["T"]:
             # Decimal: epoch seconds with microseconds (nanoseconds in zsh) exceed float precision.
             t0, t1, t2 = (Decimal(f) for f in fields[2:5])
             per_call = ((t2 - t1) - (t1 - t0)) / PROMPTS
@@ -129,11 +178,17 @@ def measure(world: World, shell: str, rounds: int) -> HookCost:
     if entries.count("start") < 2:  # `switchrole init` and `switchrole use` at least
         raise RuntimeError(f"the counting wrapper saw no client start in {shell}: not first on PATH?")
     begin, end = entries.index("loops-begin"), entries.index("loops-end")
+    micros = {label: statistics.median(values) for label, values in samples.items()}
+    if "guard" in micros:
+        # Per command: the trap's runs per iteration share the loop's difference. An armed run
+        # costs an unarmed one and the extra measured beside it.
+        micros["guard"] /= firings["guard"]
+        micros["guard-armed"] += micros["guard"]
     return HookCost(
         shell=shell,
         version=version,
-        micros={label: statistics.median(values) for label, values in samples.items()},
+        micros=micros,
         starts_during_loops=entries[begin:end].count("start"),
         starts_total=entries.count("start"),
-        prompts=PROMPTS * rounds * len(_LOOPS[shell]),
+        prompts=PROMPTS * rounds * (len(_LOOPS[shell]) + (len(_GUARD_LOOPS) if shell == "bash" else 0)),
     )
