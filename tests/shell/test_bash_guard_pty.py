@@ -302,6 +302,33 @@ def test_functrace_extdebug_and_nounset(world: World, options: str, pty_shell: S
     assert counted.refreshes() == n
 
 
+def test_completion_under_functrace_renews_nothing_and_the_line_renews_once(
+    world: World, pty_shell: Start, tmp_path: Path
+) -> None:
+    """With `set -T` the DEBUG trap runs inside completion functions too; only the typed line,
+    once Enter is pressed, may renew."""
+    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    sh = counted.sh
+    sh.run("switchrole use test")
+    sh.run("set -T")
+    sh.run(
+        '_show_comp() { local w; for w in refresh; do COMPREPLY+=("$w"); done; }; complete -F _show_comp show'
+    )
+    sh.run('show() { printf \'%s\\n\' "@@""R=$SWITCHROLE_REFRESH_AT@@"; }')
+    force_due(sh)
+    n = counted.refreshes()
+    sh.child.send("show ref\t")
+    sh.child.expect("refresh")
+    time.sleep(0.5)
+    assert counted.refreshes() == n, "completing the line renewed"
+    sh.child.send("\n")
+    sh.expect_prompt()
+    out = str(sh.child.before)
+    seen = re.findall(r"@@R=(\d+)@@", out)
+    assert len(seen) == 1 and int(seen[0]) > time.time(), out
+    assert counted.refreshes() == n + 1
+
+
 def test_trap_minus_debug_turns_the_guard_off_and_the_prompt_hook_stays(
     world: World, pty_shell: Start, tmp_path: Path
 ) -> None:
