@@ -263,6 +263,8 @@ __switchrole_report() {
         guard=none
     elif [[ ${PS0-} != *"$__switchrole_ps0"* ]]; then
         guard=ps0
+    elif ! builtin shopt -q promptvars; then
+        guard=promptvars
     elif [[ -n ${__switchrole_armed-} ]]; then
         guard=0
     fi

@@ -46,6 +46,14 @@ def _guard(shell: str, guard: str | None) -> list[Check]:
                 f"is never armed: move  {INIT_LINE[shell]}  below the line that sets PS0 in {rc_file(shell)}",
             )
         ]
+    if guard == "promptvars":
+        return [
+            (
+                "FIX",
+                "`shopt -u promptvars` is set, so bash does not expand PS0 and the pre-command guard is "
+                "never armed (nor does $(switchrole_prompt) in PS1 work): remove it, or  shopt -s promptvars",
+            )
+        ]
     return [
         (
             "FIX",

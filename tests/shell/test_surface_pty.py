@@ -83,6 +83,17 @@ def test_doctor_says_when_a_debug_trap_set_at_the_prompt_replaced_the_bash_guard
     assert "ok   this bash" in out and "ok   tab completion is registered" in out, out
 
 
+def test_doctor_says_when_promptvars_is_off_and_ps0_cannot_arm_the_guard(
+    world: World, pty_shell: Start
+) -> None:
+    sh = pty_shell("bash", world.env)
+    # The test's prompt shows $? through promptvars: a literal one stands in.
+    sh.run('shopt -u promptvars; PS1="rc=""0> "')
+    out = sh.run("switchrole doctor; echo status=$?")
+    assert "status=1" in out, out
+    assert "FIX  `shopt -u promptvars` is set, so bash does not expand PS0" in out, out
+
+
 def test_doctor_in_zsh_without_compinit_is_ok_with_a_hint(world: World, pty_shell: Start) -> None:
     sh = pty_shell("zsh", world.env)
     out = sh.run("switchrole doctor")
