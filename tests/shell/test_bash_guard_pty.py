@@ -62,10 +62,11 @@ class Counted:
         before: Sequence[str] = (),
         after: Sequence[str] = (),
         shell: str = "bash",
+        prompt: str = "status",
     ) -> None:
         self.counter = tmp / "starts"
         counting_wrapper(tmp / "bin", SWITCHROLE, self.counter)
-        self.sh = start(shell, path_with(tmp / "bin", env), rc_before=before, rc_after=after)
+        self.sh = start(shell, path_with(tmp / "bin", env), prompt, rc_before=before, rc_after=after)
 
     def refreshes(self) -> int:
         return sum("--refresh" in line for line in starts(self.counter))
@@ -93,8 +94,9 @@ def test_a_command_typed_after_an_idle_spell_acts_as_the_role_in_bash_as_in_zsh_
 ) -> None:
     """The slow one (~50 s): every set-up at once, so the wait is paid once. The prompt is drawn
     while the 40-second credentials are fresh; nobody presses Enter until they have expired; then
-    a command that uses AWS is typed. Indicator prompts check the other half: the first prompt
-    after the sleep renews before it prints the time left."""
+    a command that uses AWS is typed. Shells with the indicator prompt check the other half, in
+    all three shells: pressing Enter after the sleep renews, once, before the prompt prints the
+    time left, and the AWS CLI then acts as the role."""
     sts_fake.lifetime = 40
     logs = {}
     typed: dict[str, Counted] = {}
@@ -104,16 +106,20 @@ def test_a_command_typed_after_an_idle_spell_acts_as_the_role_in_bash_as_in_zsh_
         typed[f"bash {name}"] = Counted(pty_shell, fake_world.env, tmp_path / name, before, after)
     for shell in ("zsh", "fish"):
         typed[shell] = Counted(pty_shell, fake_world.env, tmp_path / shell, shell=shell)
-    indicator = {shell: pty_shell(shell, fake_world.env, prompt="indicator") for shell in SHELLS}
+    indicator = {
+        f"{shell} indicator": Counted(
+            pty_shell, fake_world.env, tmp_path / f"{shell}-indicator", shell=shell, prompt="indicator"
+        )
+        for shell in SHELLS
+    }
+    everyone = {**typed, **indicator}
     first_keys = {}
-    for name, counted in typed.items():
+    for name, counted in everyone.items():
         counted.sh.run("switchrole use test")
-        assert counted.sh.last_prompt == "0", name
+        assert re.fullmatch(r"test \d+s" if name in indicator else "0", counted.sh.last_prompt), name
         first_keys[name] = counted.sh.value("AWS_ACCESS_KEY_ID")
-    for sh in indicator.values():
-        sh.run("switchrole use test")
-    expiry = max(int(c.sh.value("SWITCHROLE_EXPIRES_AT")) for c in typed.values())
-    before = {name: counted.refreshes() for name, counted in typed.items()}
+    expiry = max(int(c.sh.value("SWITCHROLE_EXPIRES_AT")) for c in everyone.values())
+    before = {name: counted.refreshes() for name, counted in everyone.items()}
     # Nobody types anything until the first credentials have expired.
     while time.time() < expiry + 2:
         time.sleep(0.5)
@@ -131,10 +137,21 @@ def test_a_command_typed_after_an_idle_spell_acts_as_the_role_in_bash_as_in_zsh_
         # The user's own trap still runs, for the typed command too.
         if "trap" in name and f"|{AWS_WHOAMI}" not in log.read_text():
             failures.append(f"{name}: the user's DEBUG trap did not run for the command: {log.read_text()!r}")
-    for shell, sh in indicator.items():
-        prompt = sh.enter()
+    for shell, counted in indicator.items():  # shell: "bash indicator" and so on
+        prompt = counted.sh.enter()
         if not re.fullmatch(r"test \d+s", prompt):
             failures.append(f"{shell}: the first prompt after the sleep showed {prompt!r}")
+        # The prompt hook renewed, not the pre-command hook of the next line.
+        if counted.refreshes() - before[shell] != 1:
+            failures.append(f"{shell}: {counted.refreshes() - before[shell]} refreshes at the first prompt")
+        out = counted.sh.run(AWS_WHOAMI)
+        key = counted.sh.value("AWS_ACCESS_KEY_ID")
+        if not ASSUMED.search(out):
+            failures.append(f"{shell} after Enter: the AWS CLI said {out!r}")
+        if key == first_keys[shell] or not key.startswith("ASIA"):
+            failures.append(
+                f"{shell} after Enter: AWS_ACCESS_KEY_ID is {key!r}, first was {first_keys[shell]!r}"
+            )
     assert not failures, failures
 
 
