@@ -40,15 +40,16 @@ def user_trap(log: Path) -> str:
     return f'trap \'builtin printf "%s|%s\\n" "$?" "$BASH_COMMAND" >> {log}\' DEBUG'
 
 
-def set_ups(log: Path) -> dict[str, tuple[Sequence[str], Sequence[str]]]:
-    """rc file lines before and after the init line, by the set-up they make."""
-    return {
-        "plain": ((), ()),
-        "trap-before-init": ((user_trap(log),), ()),
-        "trap-after-init": ((), (user_trap(log),)),
-        "bash-preexec-first": ((f"source {STANDIN}",), ()),
-        "bash-preexec-after": ((), (f"source {STANDIN}",)),
-    }
+SET_UPS = ("plain", "trap-before-init", "trap-after-init", "bash-preexec-first", "bash-preexec-after")
+
+
+def rc_lines(set_up: str, log: Path) -> tuple[Sequence[str], Sequence[str]]:
+    """The rc file lines before and after the init line that make ``set_up`` (a user's DEBUG
+    trap writes to ``log``)."""
+    line = user_trap(log) if "trap" in set_up else f"source {STANDIN}" if "preexec" in set_up else ""
+    if not line:
+        return (), ()
+    return ((line,), ()) if set_up.endswith(("before-init", "first")) else ((), (line,))
 
 
 class Counted:
@@ -71,16 +72,43 @@ class Counted:
     def refreshes(self) -> int:
         return sum("--refresh" in line for line in starts(self.counter))
 
+    def acts_as_role(self, name: str, first_key: str, prompt: str) -> list[str]:
+        """Types the AWS CLI's whoami; what is wrong with its answer, the ``prompt`` (a pattern)
+        after it, and the key now held."""
+        failures = []
+        out = self.sh.run(AWS_WHOAMI)
+        if not re.fullmatch(prompt, self.sh.last_prompt) or not ASSUMED.search(out):
+            failures.append(f"{name}: the AWS CLI said {out!r}")
+        key = self.sh.value("AWS_ACCESS_KEY_ID")
+        if key == first_key or not key.startswith("ASIA"):
+            failures.append(f"{name}: AWS_ACCESS_KEY_ID is {key!r}, first was {first_key!r}")
+        return failures
+
+    def renews_once(self, command: str, lines: int = 1) -> str:
+        """Types ``command``, which prints $SWITCHROLE_REFRESH_AT between @@ markers ``lines``
+        times, and checks that the guard renewed once, before it: every line shows the renewed
+        deadline, not the 0 of credentials due for renewal. Returns the output."""
+        n = self.refreshes()
+        out = self.sh.run(command)
+        seen = re.findall(r"@@R=(\d+)@@", out)
+        assert len(seen) == lines and len(set(seen)) == 1 and int(seen[0]) > time.time(), out
+        assert self.refreshes() == n + 1
+        return out
+
+
+def switched(
+    start: Start, env: dict[str, str], tmp: Path, before: Sequence[str] = (), after: Sequence[str] = ()
+) -> Counted:
+    """A counted bash that can be made due with force_due, switched to `test`."""
+    counted = Counted(start, env, tmp, before, [*after, *FORCE_DUE_LATER])
+    counted.sh.run("switchrole use test")
+    return counted
+
 
 def force_due(sh: PtyShell) -> None:
     """After this the refresh is due, and no prompt hook will run before the next command (so
     nothing may look at it in between: that would be a command, and the guard would renew)."""
     sh.run("__test_force=1")
-
-
-def refresh_at_seen_by(sh: PtyShell, command: str) -> list[str]:
-    """What `command` (which prints $SWITCHROLE_REFRESH_AT between @@ markers) printed."""
-    return re.findall(r"@@R=(\d+)@@", sh.run(command))
 
 
 SHOW_REFRESH_AT = 'printf \'%s\\n\' "@@""R=$SWITCHROLE_REFRESH_AT@@"'
@@ -100,10 +128,11 @@ def test_a_command_typed_after_an_idle_spell_acts_as_the_role_in_bash_as_in_zsh_
     sts_fake.lifetime = 40
     logs = {}
     typed: dict[str, Counted] = {}
-    for name in set_ups(Path()):
+    for name in SET_UPS:
         logs[name] = tmp_path / f"trap-{name}.log"
-        before, after = set_ups(logs[name])[name]
-        typed[f"bash {name}"] = Counted(pty_shell, fake_world.env, tmp_path / name, before, after)
+        typed[f"bash {name}"] = Counted(
+            pty_shell, fake_world.env, tmp_path / name, *rc_lines(name, logs[name])
+        )
     for shell in ("zsh", "fish"):
         typed[shell] = Counted(pty_shell, fake_world.env, tmp_path / shell, shell=shell)
     indicator = {
@@ -125,12 +154,7 @@ def test_a_command_typed_after_an_idle_spell_acts_as_the_role_in_bash_as_in_zsh_
         time.sleep(0.5)
     failures = []
     for name, counted in typed.items():
-        out = counted.sh.run(AWS_WHOAMI)
-        if counted.sh.last_prompt != "0" or not ASSUMED.search(out):
-            failures.append(f"{name}: the AWS CLI said {out!r}")
-        key = counted.sh.value("AWS_ACCESS_KEY_ID")
-        if key == first_keys[name] or not key.startswith("ASIA"):
-            failures.append(f"{name}: AWS_ACCESS_KEY_ID is {key!r}, first was {first_keys[name]!r}")
+        failures += counted.acts_as_role(name, first_keys[name], "0")
         if counted.refreshes() - before[name] != 1:
             failures.append(f"{name}: {counted.refreshes() - before[name]} refreshes for one typed line")
     for name, log in logs.items():
@@ -144,38 +168,26 @@ def test_a_command_typed_after_an_idle_spell_acts_as_the_role_in_bash_as_in_zsh_
         # The prompt hook renewed, not the pre-command hook of the next line.
         if counted.refreshes() - before[shell] != 1:
             failures.append(f"{shell}: {counted.refreshes() - before[shell]} refreshes at the first prompt")
-        out = counted.sh.run(AWS_WHOAMI)
-        key = counted.sh.value("AWS_ACCESS_KEY_ID")
-        if not ASSUMED.search(out):
-            failures.append(f"{shell} after Enter: the AWS CLI said {out!r}")
-        if key == first_keys[shell] or not key.startswith("ASIA"):
-            failures.append(
-                f"{shell} after Enter: AWS_ACCESS_KEY_ID is {key!r}, first was {first_keys[shell]!r}"
-            )
+        failures += counted.acts_as_role(f"{shell} after Enter", first_keys[shell], r"test \d+s")
     assert not failures, failures
 
 
 # -- the guard renews before the first command of a typed line ---------------------------------
 
 
-@pytest.mark.parametrize("set_up", list(set_ups(Path())))
+@pytest.mark.parametrize("set_up", SET_UPS)
 def test_the_guard_renews_before_the_first_command_of_the_line(
     world: World, set_up: str, pty_shell: Start, tmp_path: Path
 ) -> None:
     log = tmp_path / "trap.log"
-    before, after = set_ups(log)[set_up]
-    counted = Counted(pty_shell, world.env, tmp_path, before, [*after, *FORCE_DUE_LATER])
+    counted = switched(pty_shell, world.env, tmp_path, *rc_lines(set_up, log))
     sh = counted.sh
-    sh.run("switchrole use test")
     force_due(sh)
+    counted.renews_once(SHOW_REFRESH_AT)
     refreshes = counted.refreshes()
-    seen = refresh_at_seen_by(sh, SHOW_REFRESH_AT)
-    # The command saw the renewed deadline, not the 0 of credentials due for renewal.
-    assert len(seen) == 1 and int(seen[0]) > time.time(), seen
-    assert counted.refreshes() == refreshes + 1
     # The renewal moved the deadline: the prompt after the line starts nothing more.
     sh.enter()
-    assert counted.refreshes() == refreshes + 1
+    assert counted.refreshes() == refreshes
     if "trap" in set_up:
         # The user's trap runs for the command, and sees the $? that the command sees.
         sh.run("false")
@@ -191,30 +203,22 @@ def test_the_guard_called_bare_by_another_trap_still_renews(
     world: World, pty_shell: Start, tmp_path: Path
 ) -> None:
     """Some tools chain a DEBUG trap by running its first word, with no arguments."""
-    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
-    sh = counted.sh
-    sh.run("switchrole use test")
-    sh.run("__other_tool_trap() { __switchrole_guard; }; trap __other_tool_trap DEBUG")
-    force_due(sh)
-    n = counted.refreshes()
-    seen = refresh_at_seen_by(sh, SHOW_REFRESH_AT)
-    assert len(seen) == 1 and int(seen[0]) > time.time(), seen
-    assert counted.refreshes() == n + 1
+    counted = switched(pty_shell, world.env, tmp_path)
+    counted.sh.run("__other_tool_trap() { __switchrole_guard; }; trap __other_tool_trap DEBUG")
+    force_due(counted.sh)
+    counted.renews_once(SHOW_REFRESH_AT)
 
 
 def test_a_pipeline_and_a_for_loop_renew_once_each(world: World, pty_shell: Start, tmp_path: Path) -> None:
-    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    counted = switched(pty_shell, world.env, tmp_path)
     sh = counted.sh
-    sh.run("switchrole use test")
     force_due(sh)
     n = counted.refreshes()
     out = sh.run(f"{AWS_WHOAMI} | cat | cat")
     assert ASSUMED.search(out), out
     assert counted.refreshes() == n + 1
     force_due(sh)
-    seen = refresh_at_seen_by(sh, f"for i in 1 2 3; do {SHOW_REFRESH_AT}; done")
-    assert len(seen) == 3 and len(set(seen)) == 1 and int(seen[0]) > time.time(), seen
-    assert counted.refreshes() == n + 2
+    counted.renews_once(f"for i in 1 2 3; do {SHOW_REFRESH_AT}; done", lines=3)
     # A command substitution and a function, each in a line of its own.
     force_due(sh)
     out = sh.run(f'whoami_() {{ {AWS_WHOAMI}; }}; x=$(whoami_); printf "@@%s@@\\n" "$x"')
@@ -261,8 +265,7 @@ def _outputs(sh: PtyShell) -> list[str]:
 def test_status_last_argument_and_bash_command_are_what_they_would_be_without_switchrole(
     world: World, pty_shell: Start, tmp_path: Path
 ) -> None:
-    counted = Counted(pty_shell, world.env, tmp_path / "with", after=FORCE_DUE_LATER)
-    counted.sh.run("switchrole use test")
+    counted = switched(pty_shell, world.env, tmp_path / "with")
     bare = pty_shell("bash", world.env, init=False, rc_after=FORCE_DUE_LATER)
     n = counted.refreshes()
     assert _outputs(counted.sh) == _outputs(bare)
@@ -273,9 +276,8 @@ def test_status_last_argument_and_bash_command_are_what_they_would_be_without_sw
 def test_xtrace_during_a_renewal_shows_no_secret_and_one_line_per_command(
     world: World, pty_shell: Start, tmp_path: Path
 ) -> None:
-    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    counted = switched(pty_shell, world.env, tmp_path)
     sh = counted.sh
-    sh.run("switchrole use test")
     sh.run("set -x")
     force_due(sh)
     n = counted.refreshes()
@@ -296,21 +298,16 @@ def test_xtrace_during_a_renewal_shows_no_secret_and_one_line_per_command(
     ids=["functrace", "extdebug", "both", "nounset"],
 )
 def test_functrace_extdebug_and_nounset(world: World, options: str, pty_shell: Start, tmp_path: Path) -> None:
-    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    counted = switched(pty_shell, world.env, tmp_path)
     sh = counted.sh
-    sh.run("switchrole use test")
     sh.run(options)
     sh.run("whoami_() { local x; x=$(printf '%s' \"$SWITCHROLE_REFRESH_AT\"); printf '@@R=%s@@\\n' \"$x\"; }")
     # Due, after a failed command: extdebug would skip the next command if the trap returned
     # non-zero.
     sh.run("__test_force=1; false")
     assert sh.last_prompt == "1"
-    n = counted.refreshes()
-    out = sh.run("whoami_")
-    seen = re.findall(r"@@R=(\d+)@@", out)
-    assert len(seen) == 1 and int(seen[0]) > time.time(), out
+    out = counted.renews_once("whoami_")
     assert "unbound" not in out and "bash:" not in out, out
-    assert counted.refreshes() == n + 1
     # `switchrole use` itself is not renewed ahead of the switch.
     force_due(sh)
     n = counted.refreshes()
@@ -324,9 +321,8 @@ def test_completion_under_functrace_renews_nothing_and_the_line_renews_once(
 ) -> None:
     """With `set -T` the DEBUG trap runs inside completion functions too; only the typed line,
     once Enter is pressed, may renew."""
-    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    counted = switched(pty_shell, world.env, tmp_path)
     sh = counted.sh
-    sh.run("switchrole use test")
     sh.run("set -T")
     sh.run(
         '_show_comp() { local w; for w in refresh; do COMPREPLY+=("$w"); done; }; complete -F _show_comp show'
@@ -349,20 +345,19 @@ def test_completion_under_functrace_renews_nothing_and_the_line_renews_once(
 def test_trap_minus_debug_turns_the_guard_off_and_the_prompt_hook_stays(
     world: World, pty_shell: Start, tmp_path: Path
 ) -> None:
-    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    counted = switched(pty_shell, world.env, tmp_path)
     sh = counted.sh
-    sh.run("switchrole use test")
     sh.run("trap - DEBUG")
     force_due(sh)
     n = counted.refreshes()
-    assert refresh_at_seen_by(sh, SHOW_REFRESH_AT) == ["0"]
+    assert re.findall(r"@@R=(\d+)@@", sh.run(SHOW_REFRESH_AT)) == ["0"]
     # The prompt after the line renewed.
     assert counted.refreshes() == n + 1
     assert int(sh.value("SWITCHROLE_REFRESH_AT")) > time.time()
 
 
 def test_init_twice_installs_one_guard(world: World, pty_shell: Start, tmp_path: Path) -> None:
-    counted = Counted(pty_shell, world.env, tmp_path, after=FORCE_DUE_LATER)
+    counted = switched(pty_shell, world.env, tmp_path)
     sh = counted.sh
     sh.run('eval "$(switchrole init bash)"')
     sh.enter()
@@ -371,11 +366,8 @@ def test_init_twice_installs_one_guard(world: World, pty_shell: Start, tmp_path:
     prompt_command = sh.run("declare -p PROMPT_COMMAND")
     assert prompt_command.count("__switchrole_hook") == 1, prompt_command
     assert "__switchrole_install_guard" not in prompt_command.split("\n", 1)[1], prompt_command
-    sh.run("switchrole use test")
     force_due(sh)
-    n = counted.refreshes()
-    refresh_at_seen_by(sh, SHOW_REFRESH_AT)
-    assert counted.refreshes() == n + 1
+    counted.renews_once(SHOW_REFRESH_AT)
 
 
 # -- no process while fresh ----------------------------------------------------------------------
