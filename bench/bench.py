@@ -137,7 +137,7 @@ def agent_client(world: World) -> AgentClient:
     status = world.status()
     if status is None:
         raise RuntimeError("no agent is running")
-    return AgentClient(str(status["socket"]), str(status["version"]), world.context())
+    return AgentClient(str(status["socket"]), world.context())
 
 
 # -- warm and cold -----------------------------------------------------------------------

@@ -18,18 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from switchrole import wire
+
 TIMEOUT = 30.0
 
 
 class AgentClient:
     """One request per connection, as the real client does."""
 
-    def __init__(self, socket_path: str, version: str, context: dict[str, object]) -> None:
+    def __init__(self, socket_path: str, context: wire.Context) -> None:
         self.socket_path = socket_path
-        self.version = version
         self.context = context
 
-    def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+    def exchange(self, message: wire.Request) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(TIMEOUT)
             sock.connect(self.socket_path)
@@ -57,16 +58,7 @@ class AgentClient:
 
     def env(self, profile: str, shell_pid: int) -> dict[str, Any]:
         """The raw reply to an ``env`` request (ok or an error, both as data)."""
-        return self.exchange(
-            {
-                "v": 1,
-                "client": self.version,
-                "op": "env",
-                "profile": profile,
-                "ctx": self.context,
-                "shell_pid": shell_pid,
-            }
-        )
+        return self.exchange(wire.env_request(profile, self.context, shell_pid))
 
     def env_ok(self, profile: str, shell_pid: int) -> dict[str, Any]:
         reply = self.env(profile, shell_pid)

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from sts_fake import Role, StsFake  # noqa: E402
+from switchrole import wire  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SWITCHROLE = str(BIN / "switchrole")
@@ -109,14 +110,14 @@ class World:
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(argv, env=env or self.env, capture_output=True, text=True, check=check)
 
-    def context(self) -> dict[str, object]:
+    def context(self) -> wire.Context:
         """The request context `switchrole env` sends from this world (so both hit one session)."""
-        return {
-            "config_file": str(self.home / ".aws" / "config"),
-            "credentials_file": str(self.home / ".aws" / "credentials"),
-            "env": {"AWS_ENDPOINT_URL_STS": self.env["AWS_ENDPOINT_URL_STS"]},
-            "user": self.env["USER"],
-        }
+        return wire.context(
+            str(self.home / ".aws" / "config"),
+            str(self.home / ".aws" / "credentials"),
+            {"AWS_ENDPOINT_URL_STS": self.env["AWS_ENDPOINT_URL_STS"]},
+            self.env["USER"],
+        )
 
     def status(self) -> dict[str, object] | None:
         out = self.run([SWITCHROLE, "status", "--json"], check=False)

@@ -39,9 +39,9 @@ __switchrole_is_int() {
     [[ -n ${1-} && $1 != *[!0-9]* ]]
 }
 
-# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATUS`) into the caller's
+# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATE`) into the caller's
 # __sr_key and __sr_state; succeeds when it tells of news for this shell: the agent renewed the
-# session (generation moved), needs attention (status not ok), or lost it (file missing: the
+# session (generation moved), needs attention (state not fresh), or lost it (file missing: the
 # agent restarted).
 __switchrole_read_state() {
     local file=${SWITCHROLE_STATE-} gen='' status='' extra=''
@@ -53,7 +53,7 @@ __switchrole_read_state() {
     if [[ -f $file ]] && IFS=$' \t\n' builtin read -r gen _ _ status extra 2>/dev/null <"$file"; then
         __sr_key="$file $gen $status"
         [[ -z $extra ]] && __sr_state=$status
-        [[ $gen != "${SWITCHROLE_GENERATION-}" || $status != ok ]]
+        [[ $gen != "${SWITCHROLE_GENERATION-}" || $status != fresh ]]
     else
         __sr_key="$file missing"
     fi
@@ -274,9 +274,9 @@ __switchrole_report() {
 # Prints the active profile and the time left, as `switchrole prompt` does, without a process.
 switchrole_prompt() {
     [[ -n ${SWITCHROLE_PROFILE-} ]] || return 0
-    local status=${SWITCHROLE_STATUS-ok} now left __sr_key __sr_state
+    local status=${SWITCHROLE_STATUS-fresh} now left __sr_key __sr_state
     __switchrole_read_state
-    if [[ -n $__sr_state && $__sr_state != ok ]]; then
+    if [[ -n $__sr_state && $__sr_state != fresh ]]; then
         status=$__sr_state
     fi
     __switchrole_now now

@@ -51,9 +51,9 @@ function __switchrole_deadline
     builtin printf '%s\n' $__switchrole_deadline_value
 end
 
-# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATUS`) into
+# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATE`) into
 # __switchrole_key and __switchrole_state; succeeds when it tells of news for this shell: the
-# agent renewed the session (generation moved), needs attention (status not ok), or lost it
+# agent renewed the session (generation moved), needs attention (state not fresh), or lost it
 # (file missing: the agent restarted).
 function __switchrole_read_state
     set -g __switchrole_key
@@ -69,7 +69,7 @@ function __switchrole_read_state
     if test -f "$file"; and read gen expires refresh state extra <$file 2>/dev/null
         set -g __switchrole_key "$file $gen $state"
         test -z "$extra"; and set -g __switchrole_state $state
-        if test "$gen" != "$SWITCHROLE_GENERATION"; or test "$state" != ok
+        if test "$gen" != "$SWITCHROLE_GENERATION"; or test "$state" != fresh
             return 0
         end
         return 1
@@ -187,10 +187,10 @@ end
 # Prints the active profile and the time left, as `switchrole prompt` does, without a process.
 function switchrole_prompt
     test -n "$SWITCHROLE_PROFILE"; or return 0
-    set -l state ok
+    set -l state fresh
     set -q SWITCHROLE_STATUS; and set state "$SWITCHROLE_STATUS"
     __switchrole_read_state
-    if test -n "$__switchrole_state" -a "$__switchrole_state" != ok
+    if test -n "$__switchrole_state" -a "$__switchrole_state" != fresh
         set state $__switchrole_state
     end
     if not __switchrole_is_int "$SWITCHROLE_EXPIRES_AT"

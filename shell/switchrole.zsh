@@ -33,9 +33,9 @@ __switchrole_is_int() {
     [[ -n ${1-} && $1 != *[^0-9]* ]]
 }
 
-# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATUS`) into the caller's
+# Reads the agent's state file (`GENERATION EXPIRES_AT REFRESH_AT STATE`) into the caller's
 # __sr_key and __sr_state; succeeds when it tells of news for this shell: the agent renewed the
-# session (generation moved), needs attention (status not ok), or lost it (file missing: the
+# session (generation moved), needs attention (state not fresh), or lost it (file missing: the
 # agent restarted).
 __switchrole_read_state() {
     emulate -L zsh
@@ -48,7 +48,7 @@ __switchrole_read_state() {
     if [[ -f $file ]] && builtin read -r gen expires refresh state extra 2>/dev/null <$file; then
         __sr_key="$file $gen $state"
         [[ -z $extra ]] && __sr_state=$state
-        [[ $gen != "${SWITCHROLE_GENERATION-}" || $state != ok ]]
+        [[ $gen != "${SWITCHROLE_GENERATION-}" || $state != fresh ]]
     else
         __sr_key="$file missing"
     fi
@@ -191,9 +191,9 @@ __switchrole_report() {
 switchrole_prompt() {
     { emulate -L zsh -o no_xtrace -o no_verbose; } 2>/dev/null
     [[ -n ${SWITCHROLE_PROFILE-} ]] || return 0
-    local state=${SWITCHROLE_STATUS-ok} now left=0 __sr_key __sr_state
+    local state=${SWITCHROLE_STATUS-fresh} now left=0 __sr_key __sr_state
     __switchrole_read_state
-    if [[ -n $__sr_state && $__sr_state != ok ]]; then
+    if [[ -n $__sr_state && $__sr_state != fresh ]]; then
         state=$__sr_state
     fi
     __switchrole_now now

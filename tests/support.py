@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from switchrole import wire
+
 if TYPE_CHECKING:
     from sts_fake import StsFake
-    from switchrole.agent.sts import Credentials
+    from switchrole.agent.credentials import Credentials
 
 BIN = Path(sys.executable).parent
 SWITCHROLE = str(BIN / "switchrole")
@@ -50,7 +52,7 @@ class FakeClock:
 
 def fake_credentials(now: float, n: int, lifetime: float = 3600) -> Credentials:
     """The n-th credentials a fake fetch hands out at ``now``, valid for ``lifetime`` seconds."""
-    from switchrole.agent.sts import Credentials
+    from switchrole.agent.credentials import Credentials
 
     return Credentials(
         f"ASIAFAKE{n:012d}", "secret", "token", expiration=now + lifetime, issued=now, temporary=True
@@ -163,6 +165,15 @@ class World:
             cwd=self.home,
         )
 
+    def context(self) -> wire.Context:
+        """The request context a shell of this world sends."""
+        return wire.context(
+            str(self.aws / "config"),
+            str(self.aws / "credentials"),
+            {"AWS_ENDPOINT_URL_STS": self.sts_url},
+            "tester",
+        )
+
     def status(self) -> dict[str, Any]:
         out = self.run("status", "--json")
         result: dict[str, Any] = json.loads(out.stdout)
@@ -180,14 +191,10 @@ class World:
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+        # The agent's parent (the client that started it) is gone: it is nobody's child to reap,
+        # and an exited agent stays a zombie until init gets to it. A zombie has stopped.
+        if not wait_until(lambda: not running(pid), 10, interval=0.01):
+            os.kill(pid, signal.SIGKILL)
 
 
 def agent_log(world: World) -> str:
@@ -202,6 +209,15 @@ def kill9(pid: int) -> None:
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:

@@ -15,7 +15,7 @@ import switchrole
 from support import World
 
 PACKAGE = Path(switchrole.__file__).parent
-CLIENT_MODULES = ("__init__", "__main__", "cli", "client", "protocol", "render", "paths")
+CLIENT_MODULES = ("__init__", "__main__", "cli", "client", "protocol", "wire", "render", "paths")
 FORBIDDEN = ("boto3", "botocore", "psutil", "watchdog", "switchrole.agent", "s3transfer", "urllib3")
 
 # Runs one client command in this process, then reports what it imported on the last stderr line.

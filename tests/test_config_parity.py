@@ -536,6 +536,57 @@ def temporary_credentials(parity: Parity) -> dict[str, str]:
     }
 
 
+LEGACY_TOKEN = {
+    "legacy name only": "aws_security_token = {token}\n",
+    "legacy name before a stale session token": "aws_security_token = {token}\naws_session_token = stale\n",
+}
+
+
+@pytest.mark.parametrize("lines", LEGACY_TOKEN.values(), ids=LEGACY_TOKEN)
+def test_a_legacy_aws_security_token_is_read_as_the_aws_cli_reads_it(parity: Parity, lines: str) -> None:
+    # Some SAML tools write only the legacy name; botocore reads it before aws_session_token.
+    temporary = temporary_credentials(parity)
+    parity.write(
+        BASE_CONFIG + role_profile("app", OTHER_ARN),
+        keys("default", temporary["AccessKeyId"], temporary["SecretAccessKey"]).rstrip("\n")
+        + "\n"
+        + lines.format(token=temporary["Token"]),
+    )
+    cli, switched = parity.both("app")
+    parity.assert_same_hops(cli, switched, session_name_configured=False)
+
+
+def test_an_empty_legacy_token_is_named_where_the_aws_cli_fails_unexplained(parity: Parity) -> None:
+    temporary = temporary_credentials(parity)
+    parity.write(
+        BASE_CONFIG + role_profile("app", OTHER_ARN),
+        keys("default", temporary["AccessKeyId"], temporary["SecretAccessKey"]).rstrip("\n")
+        + f"\naws_security_token =\naws_session_token = {temporary['Token']}\n",
+    )
+    cli = parity.aws("app")
+    assert cli.returncode != 0 and "InvalidClientTokenId" in cli.stderr  # no token was sent
+    out = parity.bash("app")
+    assert out.returncode == 97, out.stderr
+    expected = "profile default: aws_security_token is empty, and it is read before aws_session_token"
+    assert expected in out.stderr
+    assert temporary["Token"] not in out.stderr
+
+
+def test_credential_source_environment_with_only_the_legacy_token_variable(parity: Parity) -> None:
+    temporary = temporary_credentials(parity)
+    parity.write(
+        BASE_CONFIG + f"[profile fromenv]\nrole_arn = {OTHER_ARN}\ncredential_source = Environment\n",
+        scenario_credentials(),
+    )
+    env = parity.env(
+        AWS_ACCESS_KEY_ID=temporary["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=temporary["SecretAccessKey"],
+        AWS_SECURITY_TOKEN=temporary["Token"],
+    )
+    cli, switched = parity.both("fromenv", env)
+    parity.assert_same_hops(cli, switched, session_name_configured=False)
+
+
 def test_credential_source_ecs_container(parity: Parity) -> None:
     credentials = temporary_credentials(parity)
     auth_token = "container-auth-token"

@@ -11,8 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import switchrole
 from support import AS_NOBODY, NOBODY, SOURCE_SECRET, SWITCHROLE, SYSTEM_PYTHON, World, files_containing
+from switchrole import wire
 
 KEEP_DAC_OVERRIDE = ["--inh-caps=+dac_override", "--ambient-caps=+dac_override"]
 NO_PTRACE = ["setpriv", "--bounding-set=-sys_ptrace"]
@@ -64,21 +64,7 @@ def start_agent(world: World) -> int:
 
 def env_request(world: World) -> str:
     """A complete `env` request: answered with credentials to anyone the agent accepts."""
-    return json.dumps(
-        {
-            "v": 1,
-            "client": switchrole.__version__,
-            "op": "env",
-            "profile": "test",
-            "ctx": {
-                "config_file": str(world.aws / "config"),
-                "credentials_file": str(world.aws / "credentials"),
-                "env": {"AWS_ENDPOINT_URL_STS": world.sts_url},
-                "user": "tester",
-            },
-            "shell_pid": os.getpid(),
-        }
-    )
+    return json.dumps(wire.env_request("test", world.context(), os.getpid()))
 
 
 def probe(world: World, prefix: list[str]) -> dict[str, Any]:

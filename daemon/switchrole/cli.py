@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__, client, paths, render, variables
-from .protocol import RemoteError
+from . import __version__, client, paths, render, variables, wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every shell call
@@ -159,7 +158,7 @@ def cmd_env(args: list[str]) -> int:
             return 2
         result = client.request_env(profile, pid, interactive=not refresh, endpoint=endpoint)
         _emit(render.render(shell, *variables.switch(result)))
-    except RemoteError as exc:
+    except wire.Error as exc:
         _fail(refresh, shell, exc.code)
         _err(exc.message, exc.hint)
         return 1
@@ -197,7 +196,7 @@ def switch_line(shell: str, profile: str) -> str:
     return f'eval "$(switchrole env {quoted})"'
 
 
-def confirmation(result: dict[str, Any], now: float | None = None) -> str:
+def confirmation(result: wire.EnvAnswer, now: float | None = None) -> str:
     """`switchrole use`'s one line: what this shell now is, where, and for how long."""
     import time
 
@@ -208,21 +207,18 @@ def confirmation(result: dict[str, Any], now: float | None = None) -> str:
     line = f"switchrole: {result.get('profile')} {arrow} {result.get('role_arn') or result.get('arn')}"
     if result.get("region"):
         line += f" ({result['region']})"
-    expires = result.get("expires_at")
-    if isinstance(expires, int):
-        line += f", expires in {time_left(max(0, expires - int(now)))}"
+    line += f", expires in {time_left(max(0, result['expires_at'] - int(now)))}"
     if result.get("endpoint"):
         line += ", served to its processes by the loopback endpoint"
     mfa = result.get("mfa_expires_at")
-    if isinstance(mfa, int) and mfa > now:
+    if mfa is not None and mfa > now:
         line += f"; MFA session {time_left(mfa - int(now))} left"
     return line
 
 
-def _notice(result: dict[str, Any]) -> None:
-    for key, label in (("warning", "warning"), ("notice", "note")):
-        text = result.get(key)
-        if isinstance(text, str) and text:
+def _notice(result: wire.EnvAnswer) -> None:
+    for text, label in ((result.get("warning"), "warning"), (result.get("notice"), "note")):
+        if text:
             sys.stderr.write(f"switchrole: {label}: {text}\n")
 
 
@@ -293,8 +289,7 @@ def cmd_credential_process(args: list[str]) -> int:
 
     if len(args) != 1 or args[0].startswith("-"):
         raise UsageError("usage: switchrole credential-process PROFILE")
-    result = client.request_env(args[0], os.getppid())
-    creds = result["credentials"]
+    creds = client.request_env(args[0], os.getppid())["credentials"]
     sys.stdout.write(
         json.dumps(
             {
@@ -316,10 +311,7 @@ def cmd_console(args: list[str]) -> int:
     destination = _take(args, "--destination")
     if len(args) != 1 or args[0].startswith("-"):
         raise UsageError("usage: switchrole console PROFILE [--url] [--destination URL]")
-    fields: dict[str, Any] = {} if print_url else {"deliver": "page"}
-    if destination:
-        fields["destination"] = destination
-    result = client.request("console", args[0], os.getppid(), **fields)
+    result = client.request_console(args[0], os.getppid(), destination, page=not print_url)
     url = result["url"]
     page = result.get("page")
     if not print_url and isinstance(page, str) and page:
@@ -382,11 +374,23 @@ def status_text(status: dict[str, Any], daemon_only: bool = False) -> str:
         lines.append("sessions  none")
     else:
         rows = [
-            (s["profile"], s["role_arn"], s["state"], time_left(s["expires_in"]), s["expiration"])
+            (
+                s["profile"],
+                s["role_arn"],
+                s["state"] + (", renewing" if s.get("refreshing") else ""),
+                time_left(s["expires_in"]),
+                s["expiration"],
+            )
             for s in sessions
         ]
         lines += ["", *_table(("PROFILE", "ROLE", "STATE", "LEFT", "EXPIRES"), rows)]
-        lines += [f"  {s['profile']}: last error: {s['last_error']}" for s in sessions if s.get("last_error")]
+        for s in sessions:
+            if s.get("hops"):
+                # A role chain's hops are held too, each renewed when the role above needs it.
+                hops = ", ".join(f"{h['profile']} ({time_left(h['expires_in'])})" for h in s["hops"])
+                lines.append(f"  {s['profile']}: through {hops}")
+            if s.get("last_error"):
+                lines.append(f"  {s['profile']}: last error: {s['last_error']}")
     mfa = status.get("mfa_sessions", [])
     if mfa:
         devices = [
@@ -399,14 +403,15 @@ def status_text(status: dict[str, Any], daemon_only: bool = False) -> str:
 def cmd_list(args: list[str]) -> int:
     import json
 
-    from .agent.config import ConfigError, describe_profiles, load_config
+    from .agent.config.listing import describe_files
+    from .agent.config.model import ConfigError
 
     as_json = _has(args, "--json")
     if args:
         raise UsageError(f"unexpected argument {args[0]!r}")
     ctx = client.context()
     try:
-        rows = describe_profiles(load_config(ctx["config_file"], ctx["credentials_file"]))
+        rows = describe_files(ctx["config_file"], ctx["credentials_file"])
     except ConfigError as exc:
         _err(exc.message, exc.hint)
         return 1
@@ -621,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         _err(str(exc), f"`switchrole {name} --help` shows its usage")
         return 2
-    except RemoteError as exc:
+    except wire.Error as exc:
         _err(exc.message, exc.hint)
         return 1
     except (client.AgentUnavailable, paths.RuntimeDirError, OSError) as exc:

@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 
-from . import __version__, paths, protocol
+from . import paths, protocol, wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every shell call
@@ -36,6 +36,7 @@ CONTEXT_ENV = (
 SOURCE_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "AWS_SECURITY_TOKEN",  # botocore reads the legacy name first, when it is not empty
     "AWS_SESSION_TOKEN",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -59,7 +60,7 @@ class AgentUnavailable(Exception):
     """No agent answers and none could be started."""
 
 
-def context() -> dict[str, Any]:
+def context() -> wire.Context:
     """What this shell sees that changes the agent's answer (never credentials)."""
     env = os.environ
     user = env.get("USER") or env.get("LOGNAME")
@@ -67,12 +68,12 @@ def context() -> dict[str, Any]:
         import pwd
 
         user = pwd.getpwuid(os.getuid()).pw_name
-    return {
-        "config_file": paths.aws_file("AWS_CONFIG_FILE", "~/.aws/config"),
-        "credentials_file": paths.aws_file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
-        "env": {k: env[k] for k in CONTEXT_ENV if k in env},
-        "user": user,
-    }
+    return wire.context(
+        paths.aws_file("AWS_CONFIG_FILE", "~/.aws/config"),
+        paths.aws_file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        {k: env[k] for k in CONTEXT_ENV if k in env},
+        user,
+    )
 
 
 def source_env() -> dict[str, str]:
@@ -90,7 +91,7 @@ def _connect(path: str) -> socket.socket:
     return sock
 
 
-def _exchange(sock: socket.socket, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _exchange(sock: socket.socket, message: wire.Request, timeout: float) -> dict[str, Any]:
     with sock:
         sock.settimeout(timeout)
         sent = True
@@ -103,7 +104,7 @@ def _exchange(sock: socket.socket, message: dict[str, Any], timeout: float) -> d
             return protocol.decode(protocol.read_line(sock, protocol.MAX_RESPONSE))
         except (protocol.ProtocolError, ConnectionResetError) as exc:
             if not sent:
-                return protocol.RemoteError(protocol.BUSY, "the agent is busy").to_wire()
+                return wire.Error(wire.BUSY, "the agent is busy").to_wire()
             raise AgentUnavailable(f"the agent closed the connection or answered badly: {exc}") from None
 
 
@@ -184,14 +185,18 @@ def _connect_or_start(directory: str, sock_path: str) -> socket.socket:
         os.close(fd)  # releases the lock
 
 
-def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fields: Any) -> dict[str, Any]:
-    """Send one request and return the agent's result, raising RemoteError on an error reply."""
+def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
+    """One of the agent's own operations (ping, status, stop): its result, or wire.Error."""
+    return send(wire.request(op), autostart, timeout)
+
+
+def send(message: wire.Request, autostart: bool = True, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
+    """Send one request and return the agent's result, raising wire.Error on an error reply."""
     try:
         directory = paths.runtime_dir(create=autostart)
     except paths.RuntimeDirMissing:
         raise AgentUnavailable("no agent is running (it has not been started yet)") from None
     sock_path = paths.socket_path(directory)
-    message = {"v": protocol.PROTOCOL, "client": __version__, "op": op, **fields}
     skews = 0
     busy_until = 0.0
     while True:
@@ -205,12 +210,12 @@ def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fiel
         if reply.get("ok") is True and isinstance(reply.get("result"), dict):
             result: dict[str, Any] = reply["result"]
             return result
-        error = protocol.error_from_wire(reply)
+        error = wire.error_from_reply(reply)
         # An agent from another version has shut itself down after saying so: start ours.
-        if error.code == protocol.VERSION_SKEW and autostart and skews < 2:
+        if error.code == wire.VERSION_SKEW and autostart and skews < 2:
             skews += 1
             continue
-        if error.code == protocol.BUSY:
+        if error.code == wire.BUSY:
             # Many shells at once (a tmux session restoring 50 panes): wait our turn.
             import random
             import time
@@ -223,13 +228,17 @@ def call(op: str, autostart: bool = True, timeout: float = REPLY_TIMEOUT, **fiel
         raise error
 
 
+class NoTerminal(wire.Error):
+    """An MFA code is needed and there is nobody to ask."""
+
+
 def ask_mfa_code(serial: str, profile: str) -> str:
     """Read an MFA code from the terminal: the prompt on stderr, never stdout (eval reads it)."""
     try:
         tty = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
     except OSError:
-        raise protocol.RemoteError(
-            protocol.MFA_REQUIRED,
+        raise NoTerminal(
+            wire.MFA_REQUIRED,
             f"profile {profile} needs an MFA code for {serial}, but there is no terminal to ask on",
             "run `switchrole env "
             + profile
@@ -241,54 +250,63 @@ def ask_mfa_code(serial: str, profile: str) -> str:
         sys.stderr.flush()
         line = tty.readline()
     if not line:
-        raise protocol.RemoteError(protocol.MFA_REQUIRED, f"no MFA code entered for {serial}")
+        raise wire.Error(wire.MFA_REQUIRED, f"no MFA code entered for {serial}")
     return line.strip()
 
 
-def request(op: str, profile: str, pid: int, interactive: bool = True, **extra: Any) -> dict[str, Any]:
-    """Ask the agent about PROFILE. When it needs more, give it: the shell's credential variables
-    for a credential_source profile, or an MFA code read from the terminal (a wrong code is
-    asked again). A prompt hook passes interactive=False: it never prompts."""
-    fields: dict[str, Any] = {"profile": profile, "ctx": context(), "shell_pid": pid, **extra}
+def _converse(message: wire.Request, profile: str, interactive: bool) -> dict[str, Any]:
+    """Send ``message``; when the agent needs more, give it and ask again: the shell's credential
+    variables for a credential_source profile, or an MFA code read from the terminal (a wrong
+    code is asked again). A prompt hook passes interactive=False: it never prompts."""
     prompts = 0
     while True:
         try:
-            result = call(op, **fields)
-            serial = result.get("mfa_serial")
-            if (
-                interactive
-                and result.get("mfa_needed")
-                and "mfa_code" not in fields
-                and isinstance(serial, str)
-            ):
-                # The role still works, but its MFA session is gone: renew it while someone is here.
-                try:
-                    fields["mfa_code"] = ask_mfa_code(serial, profile)
-                except protocol.RemoteError:
-                    return result  # no terminal: the still-valid credentials will do for now
+            result = send(message)
+        except wire.Error as exc:
+            if exc.code == wire.NEEDS_ENVIRONMENT and "source_env" not in message["ctx"]:
+                message["ctx"]["source_env"] = source_env()
                 continue
-            return result
-        except protocol.RemoteError as exc:
-            if exc.code == protocol.NEEDS_ENVIRONMENT and "source_env" not in fields["ctx"]:
-                fields["ctx"]["source_env"] = source_env()
-                continue
-            wants_code = exc.code == protocol.MFA_REQUIRED or (
-                exc.code == protocol.MFA_INVALID and "mfa_code" in fields
+            wants_code = exc.code == wire.MFA_REQUIRED or (
+                exc.code == wire.MFA_INVALID and "mfa_code" in message
             )
             if not interactive or not wants_code or prompts == MFA_ATTEMPTS:
                 raise
-            if exc.code == protocol.MFA_INVALID:
+            if exc.code == wire.MFA_INVALID:
                 sys.stderr.write(f"switchrole: {exc.message}\n")
                 if exc.hint:
                     sys.stderr.write(f"switchrole: hint: {exc.hint}\n")
             prompts += 1
-            fields["mfa_code"] = ask_mfa_code(exc.detail.get("mfa_serial", "your MFA device"), profile)
+            serial = exc.detail.get("mfa_serial")
+            if serial is None:
+                raise  # not a code the agent asks for (mfa_process failed): its own words say why
+            try:
+                message["mfa_code"] = ask_mfa_code(serial, profile)
+            except NoTerminal as nobody:
+                # With nobody to type a code instead, a failing mfa_process is what to fix.
+                raise (exc if "mfa_process" in exc.detail else nobody) from None
+            continue
+        if interactive and result.get("state") == wire.MFA_NEEDED and "mfa_code" not in message:
+            serial = result.get("mfa_serial")
+            if isinstance(serial, str):
+                # The role still works, but its MFA session is gone: renew it while someone is here.
+                try:
+                    message["mfa_code"] = ask_mfa_code(serial, profile)
+                except NoTerminal:
+                    return result  # the still-valid credentials will do for now
+                continue
+        return result
 
 
-def request_env(profile: str, pid: int, interactive: bool = True, endpoint: bool = False) -> dict[str, Any]:
+def request_env(profile: str, pid: int, interactive: bool = True, endpoint: bool = False) -> wire.EnvAnswer:
     """The credentials (or endpoint token) for PROFILE. Not interactive means a prompt hook: it
     is answered within about a second from what the agent holds, and never waits on STS."""
-    extra: dict[str, Any] = {"mode": "endpoint"} if endpoint else {}
-    if not interactive:
-        extra["patience"] = protocol.HOOK_PATIENCE
-    return request("env", profile, pid, interactive, **extra)
+    message = wire.env_request(
+        profile, context(), pid, endpoint=endpoint, patience=None if interactive else wire.HOOK_PATIENCE
+    )
+    return wire.check_env_answer(_converse(message, profile, interactive))
+
+
+def request_console(profile: str, pid: int, destination: str | None, page: bool) -> dict[str, Any]:
+    """The console sign-in URL for PROFILE, or the path of a private page that opens it."""
+    message = wire.console_request(profile, context(), pid, destination=destination, page=page)
+    return _converse(message, profile, interactive=True)

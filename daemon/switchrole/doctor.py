@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from . import __version__, client, paths, protocol
+from . import __version__, client, paths, wire
 from .commands import INIT_LINE, rc_file
 
 # `ok` and `note` leave the exit status 0; any `FIX` makes it 1.
@@ -130,23 +130,24 @@ def _agent() -> Check:
         return "ok", "no agent running; the next `switchrole env` starts one"
     except paths.RuntimeDirError:
         return "FIX", "no agent can run until the runtime directory above is fixed"
-    except (protocol.RemoteError, OSError) as exc:
+    except (wire.Error, OSError) as exc:
         return "FIX", f"the agent does not answer properly ({exc}); run `switchrole daemon stop`"
     return "ok", f"agent {info.get('version')} answers (pid {info.get('pid')})"
 
 
 def _config() -> Check:
-    from .agent.config import ConfigError, describe_profiles, load_config
+    from .agent.config.listing import describe_files
+    from .agent.config.model import ConfigError
 
     ctx = client.context()
     try:
-        rows = describe_profiles(load_config(ctx["config_file"], ctx["credentials_file"]))
+        rows = describe_files(ctx["config_file"], ctx["credentials_file"])
     except ConfigError as exc:
         return "FIX", f"{exc.message}: fix that line"
     roles = [r["profile"] for r in rows if r["kind"] == "role"]
     broken = [r for r in rows if r["kind"] == "broken"]
     if broken:
-        return "FIX", f"profile {broken[0]['profile']}: {broken[0].get('error', 'cannot be resolved')}"
+        return "FIX", f"profile {broken[0]['profile']}: {broken[0]['error'] or 'cannot be resolved'}"
     if not rows:
         files = f"{ctx['config_file']} or {ctx['credentials_file']}"
         return "FIX", f"no profiles in {files}: add your keys and a role profile"

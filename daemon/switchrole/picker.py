@@ -24,10 +24,10 @@ class Cancelled(Exception):
 
 def role_profiles() -> list[tuple[str, str]]:
     """(name, role ARN) of every profile there is a role to switch into, as `list` shows them."""
-    from .agent.config import describe_profiles, load_config
+    from .agent.config.listing import describe_files
 
     ctx = client.context()
-    rows = describe_profiles(load_config(ctx["config_file"], ctx["credentials_file"]))
+    rows = describe_files(ctx["config_file"], ctx["credentials_file"])
     return [(r["profile"], str(r.get("role_arn") or "")) for r in rows if r["kind"] == "role"]
 
 
@@ -70,7 +70,7 @@ def _menu(profiles: list[tuple[str, str]]) -> str:
 
 
 def main() -> int:
-    from .agent.config import ConfigError
+    from .agent.config.model import ConfigError
 
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         sys.stderr.write("switchrole: no terminal to pick a profile at: name one (switchrole use PROFILE)\n")

@@ -5,6 +5,8 @@ The shells' ``switchrole_prompt`` functions print exactly the same, in pure shel
 
 from __future__ import annotations
 
+from . import wire
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -15,14 +17,15 @@ def prompt_text(environ: Mapping[str, str], now: float) -> str:
     profile = environ.get("SWITCHROLE_PROFILE")
     if not profile:
         return ""
-    status = environ.get("SWITCHROLE_STATUS", "ok")
-    state = environ.get("SWITCHROLE_STATE")
-    if state:
+    # The agent's state file says what changed since the last switch (wire.STATES' words).
+    state = environ.get("SWITCHROLE_STATUS", wire.FRESH)
+    state_file = environ.get("SWITCHROLE_STATE")
+    if state_file:
         try:
-            with open(state, encoding="ascii") as f:
+            with open(state_file, encoding="ascii") as f:
                 fields = f.read().split()
-            if len(fields) == 4 and fields[3] != "ok":
-                status = fields[3]
+            if len(fields) == 4 and fields[3] != wire.FRESH:
+                state = fields[3]
         except OSError:
             pass
     try:
@@ -31,7 +34,7 @@ def prompt_text(environ: Mapping[str, str], now: float) -> str:
         left = 0
     if left <= 0:
         return f"{profile} !expired"
-    if status == "mfa_needed":
+    if state == wire.MFA_NEEDED:
         return f"{profile} !mfa"
     return f"{profile} {time_left(left)}"
 

@@ -9,7 +9,7 @@ names on an allow-list, so neither a buggy agent nor a hostile profile name or v
 
 from __future__ import annotations
 
-from .protocol import MAX_VALUE
+from .wire import MAX_VALUE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every shell call

@@ -41,13 +41,14 @@ from support import (
     timed_hook,
     wait_until,
 )
+from switchrole import wire
 from switchrole.agent import endpoint as endpoint_mod
 from switchrole.agent import shells
+from switchrole.agent.credentials import Credentials, StsError
 from switchrole.agent.refresh import Refresher
 from switchrole.agent.sessions import SessionStore, StillWaiting
 from switchrole.agent.shells import ShellRef, identify, ref_of
 from switchrole.agent.state import StateFiles
-from switchrole.agent.sts import Credentials, StsError
 
 
 def _creds(clock: FakeClock, n: int, lifetime: float = 3600) -> Credentials:
@@ -84,9 +85,9 @@ def test_a_one_second_clock_step_leaves_every_tracked_shell_alive(
         monkeypatch.setattr(shells, "TICKS", False)
     shell = _sleeper(sleepers)
     before = psutil.Process(shell.pid).create_time()
-    session = SessionStore().session("k" * 64, "test", ROLE_ARN, "/cfg")
+    session = SessionStore().session("k" * 64, "test", ROLE_ARN)
     assert session.add_shell(shell)
-    grants = endpoint_mod.Endpoint(lambda t: "")
+    grants = endpoint_mod.Endpoint()
     try:
         token = grants.grant(shell, "test", lambda: _creds(FakeClock(), 0))
 
@@ -124,9 +125,7 @@ def test_a_new_endpoint_takes_over_the_grants_of_live_shells_only(
         return lambda: _creds(FakeClock(), 7)
 
     def endpoint() -> endpoint_mod.Endpoint:
-        return endpoint_mod.Endpoint(
-            lambda t: "", port_file=str(port_file), grants_file=str(grants_file), resolve=resolve
-        )
+        return endpoint_mod.Endpoint(port_file=str(port_file), grants_file=str(grants_file))
 
     live, leaving = _sleeper(sleepers), _sleeper(sleepers)
     spec = {"profile": "test", "ctx": {"config_file": "/c", "credentials_file": "/k"}}
@@ -149,7 +148,7 @@ def test_a_new_endpoint_takes_over_the_grants_of_live_shells_only(
 
     second = endpoint()
     try:
-        assert second.restore() == 1, "only the live shell's grant is taken over"
+        assert second.restore(resolve) == 1, "only the live shell's grant is taken over"
         second.start()
         assert second.port == port, "the recorded port was not bound again"
         grant = second.lookup(token)
@@ -165,7 +164,7 @@ def test_a_new_endpoint_takes_over_the_grants_of_live_shells_only(
     grants_file.write_text("{not json")
     third = endpoint()
     try:
-        assert third.restore() == 0  # a damaged file costs the jobs, never the agent
+        assert third.restore(resolve) == 0  # a damaged file costs the jobs, never the agent
     finally:
         third.stop()
 
@@ -186,7 +185,7 @@ def test_a_restarting_agent_claims_the_recorded_port_before_anything_else(tmp_pa
         holder.close()
     claimed = endpoint_port.claim(str(port_file))
     assert claimed is not None and claimed.getsockname() == ("127.0.0.1", port)
-    served = endpoint_mod.Endpoint(lambda t: "", port_file=str(port_file))
+    served = endpoint_mod.Endpoint(port_file=str(port_file))
     try:
         served.start(claimed)
         assert served.port == port
@@ -211,7 +210,7 @@ def test_a_restarting_agent_claims_the_recorded_port_before_anything_else(tmp_pa
 
 def test_fifty_concurrent_registrations_are_all_tracked(sleepers: list[subprocess.Popen[bytes]]) -> None:
     refs = [_sleeper(sleepers) for _ in range(50)]
-    session = SessionStore().session("k" * 64, "test", ROLE_ARN, "/cfg")
+    session = SessionStore().session("k" * 64, "test", ROLE_ARN)
     start = threading.Barrier(51)
     done = threading.Event()
 
@@ -243,9 +242,9 @@ def test_the_idle_exit_comes_at_the_deadline_after_the_last_session_is_dropped(t
     store = SessionStore(clock=clock, spawn=run_now)
     exits: list[float] = []
     refresher = Refresher(
-        store, StateFiles(str(tmp_path)), on_idle=lambda: exits.append(clock()), idle_timeout=20
+        store, StateFiles(str(tmp_path), store.clock), on_idle=lambda: exits.append(clock()), idle_timeout=20
     )
-    session = store.session("k" * 64, "test", ROLE_ARN, "/cfg")
+    session = store.session("k" * 64, "test", ROLE_ARN)
     session.creds = _creds(clock, 0, lifetime=30)  # held for a shell that has exited
     expiry = session.expiration
 
@@ -260,8 +259,10 @@ def test_the_idle_exit_comes_at_the_deadline_after_the_last_session_is_dropped(t
 def test_no_log_line_says_a_negative_duration(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     store = SessionStore(clock=clock, spawn=run_now)
-    refresher = Refresher(store, StateFiles(str(tmp_path)), on_idle=lambda: None, idle_timeout=10**9)
-    session = store.session("k" * 64, "test", ROLE_ARN, "/cfg")
+    refresher = Refresher(
+        store, StateFiles(str(tmp_path), store.clock), on_idle=lambda: None, idle_timeout=10**9
+    )
+    session = store.session("k" * 64, "test", ROLE_ARN)
     session.creds = _creds(clock, 0)
     session.last_error = "cannot reach STS"
     session.retry_at = clock() - 5  # the retry is already due when the line is written
@@ -290,7 +291,7 @@ class Hanging:
 def test_a_caller_waits_on_a_hanging_renewal_only_as_long_as_its_patience() -> None:
     clock = FakeClock()
     store = SessionStore(clock=clock)
-    session = store.session("k" * 64, "test", ROLE_ARN, "/cfg")
+    session = store.session("k" * 64, "test", ROLE_ARN)
     hang = Hanging(clock)
     try:
         # Nothing held: 20 callers share one STS call, and each gives up after its patience.
@@ -333,10 +334,12 @@ def test_renewals_run_in_parallel_so_a_stuck_profile_holds_no_other(
 ) -> None:
     clock = FakeClock()
     store = SessionStore(clock=clock)
-    refresher = Refresher(store, StateFiles(str(tmp_path)), on_idle=lambda: None, idle_timeout=10**9)
+    refresher = Refresher(
+        store, StateFiles(str(tmp_path), store.clock), on_idle=lambda: None, idle_timeout=10**9
+    )
     stuck_fetch = Hanging(clock)
-    stuck = store.session("s" * 64, "stuck", ROLE_ARN, "/cfg")
-    healthy = store.session("h" * 64, "healthy", ROLE2_ARN, "/cfg")
+    stuck = store.session("s" * 64, "stuck", ROLE_ARN)
+    healthy = store.session("h" * 64, "healthy", ROLE2_ARN)
     issued: list[Credentials] = []
 
     def healthy_fetch() -> Credentials:
@@ -365,7 +368,7 @@ def test_renewals_run_in_parallel_so_a_stuck_profile_holds_no_other(
 def test_an_mfa_code_waits_for_the_renewal_in_flight_then_is_spent_on_its_own_call() -> None:
     clock = FakeClock()
     store = SessionStore(clock=clock)
-    session = store.session("k" * 64, "test", ROLE_ARN, "/cfg")
+    session = store.session("k" * 64, "test", ROLE_ARN)
     session.creds = _creds(clock, 0)
     clock.now = session.expiration - 60
     hang = Hanging(clock)
@@ -383,18 +386,16 @@ def test_an_mfa_code_waits_for_the_renewal_in_flight_then_is_spent_on_its_own_ca
 
 
 def test_an_mfa_failure_in_a_renewal_says_mfa_needed() -> None:
-    from switchrole import protocol
-
     clock = FakeClock()
     store = SessionStore(clock=clock, spawn=run_now)
-    session = store.session("k" * 64, "test", ROLE_ARN, "/cfg")
+    session = store.session("k" * 64, "test", ROLE_ARN)
 
     def needs_code() -> Credentials:
-        raise StsError(protocol.MFA_REQUIRED, "an MFA code is needed for arn:aws:iam::1:mfa/me")
+        raise StsError(wire.MFA_REQUIRED, "an MFA code is needed for arn:aws:iam::1:mfa/me")
 
     with pytest.raises(StsError):
         store.get(session, needs_code)
-    assert session.status == "mfa_needed" and session.retry_at > clock()
+    assert session.state(clock()) == "mfa_needed" and session.retry_at > clock()
 
 
 # -- end to end: the real agent, real bash, the strict STS fake ---------------------------------
@@ -472,10 +473,10 @@ def test_a_hanging_sts_never_holds_the_prompt(
         return next(s for s in fake_world.status()["sessions"] if s["profile"] == profile)
 
     # The refresher renews `test` on time while the renewal of `second` hangs.
-    assert wait_until(lambda: state("second")["state"] == "refreshing", timeout=30, interval=0.2)
+    assert wait_until(lambda: state("second")["refreshing"] is True, timeout=30, interval=0.2)
     generation = state("test")["generation"]
     assert wait_until(lambda: state("test")["generation"] != generation, timeout=30, interval=0.5)
-    assert state("second")["state"] == "refreshing", fake_world.status()
+    assert state("second")["refreshing"] is True, fake_world.status()
 
     # About a second of patience plus one client start; a hang would be 30-120 s.
     assert timed_hook(second) < 4, "the prompt waited on STS while the credentials were still valid"
@@ -485,7 +486,7 @@ def test_a_hanging_sts_never_holds_the_prompt(
     expires = int(second.run('echo "$SWITCHROLE_EXPIRES_AT"'))
     assert wait_until(lambda: time.time() > expires + 1, timeout=40, interval=0.5)
     assert timed_hook(second) < 4, "the prompt waited on STS with expired credentials"
-    assert second.run('echo "${SWITCHROLE_STATUS-}"').strip() not in ("", "ok"), second.stderr()
+    assert second.run('echo "${SWITCHROLE_STATUS-}"').strip() not in ("", "fresh"), second.stderr()
 
     # A person typing `switchrole env second` waits at most ~30 s and is told which endpoint hangs.
     started = time.monotonic()

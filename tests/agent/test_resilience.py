@@ -18,11 +18,11 @@ import pytest
 
 from support import AS_NOBODY, NOBODY, SYSTEM_PYTHON, FakeClock, fake_credentials, run_now
 from switchrole.agent import peers, shells
+from switchrole.agent.credentials import Credentials
 from switchrole.agent.refresh import Refresher
 from switchrole.agent.sessions import SessionStore
 from switchrole.agent.shells import ShellRef, ref_of
 from switchrole.agent.state import StateFiles
-from switchrole.agent.sts import Credentials
 
 ROLE_ARN = "arn:aws:iam::222222222222:role/TestSwitchRole"
 
@@ -60,10 +60,12 @@ def _fetcher(clock: Clock, issued: list[Credentials], lifetime: float = 3600) ->
 def test_one_broken_session_does_not_stop_the_renewal_of_the_others(tmp_path: Path) -> None:
     clock = Clock()
     store = SessionStore(clock=clock, spawn=run_now)
-    refresher = Refresher(store, StateFiles(str(tmp_path)), on_idle=lambda: None, idle_timeout=10**9)
-    broken = store.session("b" * 64, "broken", ROLE_ARN, "/cfg")
+    refresher = Refresher(
+        store, StateFiles(str(tmp_path), store.clock), on_idle=lambda: None, idle_timeout=10**9
+    )
+    broken = store.session("b" * 64, "broken", ROLE_ARN)
     broken.shells.add(_Unknowable())  # type: ignore[arg-type]
-    healthy = store.session("h" * 64, "healthy", ROLE_ARN, "/cfg")
+    healthy = store.session("h" * 64, "healthy", ROLE_ARN)
     issued: list[Credentials] = []
     healthy.fetch = _fetcher(clock, issued)
     healthy.add_shell(_me())
@@ -86,7 +88,7 @@ def test_the_refresher_thread_outlives_a_failing_pass(tmp_path: Path) -> None:
             return self.clock() + 0.05
 
     store = SessionStore()
-    refresher = Flaky(store, StateFiles(str(tmp_path)), on_idle=lambda: None, idle_timeout=10**9)
+    refresher = Flaky(store, StateFiles(str(tmp_path), store.clock), on_idle=lambda: None, idle_timeout=10**9)
     import switchrole.agent.refresh as refresh
 
     original, refresh.ERROR_PAUSE = refresh.ERROR_PAUSE, 0.05
@@ -120,7 +122,7 @@ def test_the_agent_stays_while_an_endpoint_shell_lives_then_exits_when_idle(tmp_
     idle: list[float] = []
     refresher = Refresher(
         SessionStore(clock=clock),
-        StateFiles(str(tmp_path)),
+        StateFiles(str(tmp_path), clock),
         on_idle=lambda: idle.append(clock()),
         idle_timeout=60,
         holds_more=lambda: endpoint_shells[0] > 0,
@@ -178,13 +180,13 @@ def test_the_peer_check_of_the_endpoint_uses_the_accepted_socket() -> None:
 def test_endpoint_stop_closes_the_port_at_once(tmp_path: Path) -> None:
     from switchrole.agent.endpoint import Endpoint
 
-    endpoint = Endpoint(lambda t: "x", port_file=str(tmp_path / "endpoint.port"))
+    endpoint = Endpoint(port_file=str(tmp_path / "endpoint.port"))
     endpoint.start()
     port = endpoint.port
     assert (tmp_path / "endpoint.port").read_text().strip() == str(port)
     endpoint.stop()
     # A successor can bind it straight away (an upgrade replaces the agent).
-    again = Endpoint(lambda t: "x", port_file=str(tmp_path / "endpoint.port"))
+    again = Endpoint(port_file=str(tmp_path / "endpoint.port"))
     again.start()
     try:
         assert again.port == port

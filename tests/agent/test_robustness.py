@@ -30,6 +30,7 @@ import pytest
 import switchrole
 from sts_fake import Role, StsFake
 from support import NOBODY, ROLE_ARN, SCENARIO_CONFIG, SWITCHROLE, World, agent_log, fake_credentials, run_now
+from switchrole import wire
 from switchrole.agent.server import MAX_CONNECTIONS
 
 ROLE2_ARN = "arn:aws:iam::333333333333:role/OtherRole"
@@ -521,11 +522,11 @@ def test_an_outage_serves_still_valid_credentials_then_fails_closed_and_recovers
 
 
 def test_refresher_renews_at_once_after_the_clock_jumps_past_the_due_time(tmp_path: Path) -> None:
+    from switchrole.agent.credentials import Credentials
     from switchrole.agent.refresh import MAX_SLEEP, Refresher
     from switchrole.agent.sessions import SessionStore, refresh_lead, refresh_margin
     from switchrole.agent.shells import ref_of
     from switchrole.agent.state import StateFiles
-    from switchrole.agent.sts import Credentials
 
     now = [1_700_000_000.0]
 
@@ -539,10 +540,10 @@ def test_refresher_renews_at_once_after_the_clock_jumps_past_the_due_time(tmp_pa
         return issued[-1]
 
     store = SessionStore(clock=clock, spawn=run_now)
-    states = StateFiles(str(tmp_path))
+    states = StateFiles(str(tmp_path), store.clock)
     idle: list[bool] = []
     refresher = Refresher(store, states, on_idle=lambda: idle.append(True), idle_timeout=10**9)
-    session = store.session("k" * 64, "test", ROLE_ARN, "/cfg")
+    session = store.session("k" * 64, "test", ROLE_ARN)
     session.fetch = fetch
     me = ref_of(os.getpid())
     assert me is not None
@@ -567,7 +568,7 @@ def test_refresher_renews_at_once_after_the_clock_jumps_past_the_due_time(tmp_pa
     now[0] = issued[1].expiration + 7200  # type: ignore[operator]
     wake = refresher.tick()
     assert len(issued) == 3 and session.generation == 3
-    assert session.status == "ok"
+    assert session.state(clock()) == "fresh"
     assert clock() < wake <= clock() + MAX_SLEEP
     assert (tmp_path / "state" / session.sid).read_text().split()[0] == "3"
 
@@ -779,21 +780,10 @@ def test_deeply_nested_json_under_the_size_cap_is_answered_bad_request(
 
 
 def _env_request(world: World, **changes: Any) -> bytes:
-    ctx: dict[str, Any] = {
-        "config_file": str(world.aws / "config"),
-        "credentials_file": str(world.aws / "credentials"),
-        "env": {"AWS_ENDPOINT_URL_STS": world.sts_url},
-        "user": "tester",
-    }
-    ctx.update(changes.pop("ctx", {}))
-    request = {
-        "v": 1,
-        "client": switchrole.__version__,
-        "op": "env",
-        "profile": "test",
-        "ctx": ctx,
-        **changes,
-    }
+    """A well-formed `env` request with some of its fields (or its context's) made hostile."""
+    request: dict[str, Any] = {**wire.env_request("test", world.context())}
+    request["ctx"] = {**request["ctx"], **changes.pop("ctx", {})}
+    request.update(changes)
     return json.dumps(request).encode() + b"\n"
 
 

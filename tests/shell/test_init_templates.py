@@ -362,16 +362,16 @@ def prompt_pair(world: World, shell: str, env: dict[str, str]) -> tuple[str, str
 
 
 PROMPT_CASES: dict[str, tuple[int | None, str, str | None, str]] = {
-    # name: (seconds left or None, SWITCHROLE_STATUS, state file status, expected)
-    "hours": (3600 + 5 * 60 + 30, "ok", "ok", "[test 1h05m]"),
-    "minutes": (42 * 60 + 30, "ok", "ok", "[test 42m]"),
-    "expired": (-10, "ok", "ok", "[test !expired]"),
-    "expired-beats-mfa": (-10, "mfa_needed", "ok", "[test !expired]"),
-    "mfa-status": (42 * 60 + 30, "mfa_needed", "ok", "[test !mfa]"),
-    "mfa-state-file": (42 * 60 + 30, "ok", "mfa_needed", "[test !mfa]"),
-    "stale-state-file": (42 * 60 + 30, "ok", "stale", "[test 42m]"),
-    "no-state-file": (42 * 60 + 30, "ok", None, "[test 42m]"),
-    "no-expiry": (None, "ok", "ok", "[test !expired]"),
+    # name: (seconds left or None, SWITCHROLE_STATUS, state file state, expected)
+    "hours": (3600 + 5 * 60 + 30, "fresh", "fresh", "[test 1h05m]"),
+    "minutes": (42 * 60 + 30, "fresh", "fresh", "[test 42m]"),
+    "expired": (-10, "fresh", "fresh", "[test !expired]"),
+    "expired-beats-mfa": (-10, "mfa_needed", "fresh", "[test !expired]"),
+    "mfa-status": (42 * 60 + 30, "mfa_needed", "fresh", "[test !mfa]"),
+    "mfa-state-file": (42 * 60 + 30, "fresh", "mfa_needed", "[test !mfa]"),
+    "stale-state-file": (42 * 60 + 30, "fresh", "stale", "[test 42m]"),
+    "no-state-file": (42 * 60 + 30, "fresh", None, "[test 42m]"),
+    "no-expiry": (None, "fresh", "fresh", "[test !expired]"),
 }
 
 
@@ -507,7 +507,7 @@ def test_state_file_news_is_acted_on_once(world: World, shell: str, news: str, t
     assert len(refreshes) == 1, (starts(counter), out.stderr)
     (dump,) = env_dumps(out.stdout)
     state = Path(dump["SWITCHROLE_STATE"]).read_text().split()
-    assert state[0] == dump["SWITCHROLE_GENERATION"] and state[3] == "ok"
+    assert state[0] == dump["SWITCHROLE_GENERATION"] and state[3] == "fresh"
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])

@@ -44,12 +44,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .. import paths
+from .. import paths, wire
 from . import endpoint_port
+from .credentials import Credentials
 from .peers import tcp_peer_uid
 from .server import RESOURCE_ERRORS
 from .shells import ShellRef
-from .sts import Credentials
 
 log = logging.getLogger("switchrole.agent")
 _T = TypeVar("_T")
@@ -68,6 +68,7 @@ REASONS |= {405: "Method Not Allowed", 421: "Misdirected Request", 503: "Service
 
 
 Spec = dict[str, Any]  # how to resolve a grant's credentials: JSON, no secrets in it
+Resolver = Callable[[Spec, ShellRef], Callable[[], Credentials]]
 
 
 @dataclass
@@ -91,16 +92,12 @@ class _Connection:
 class Endpoint:
     def __init__(
         self,
-        rfc3339: Callable[[float], str],
         port_file: str | None = None,
         peer_uid: Callable[[socket.socket], int | None] = tcp_peer_uid,
         grants_file: str | None = None,
-        resolve: Callable[[Spec, ShellRef], Callable[[], Credentials]] | None = None,
     ) -> None:
-        self._rfc3339 = rfc3339
         self._port_file = port_file
         self._grants_file = grants_file
-        self._resolve = resolve
         self._peer_uid = peer_uid
         self._lock = threading.Lock()
         self._grants: dict[str, Grant] = {}  # keyed by sha256(token): lookups never compare secrets
@@ -292,9 +289,10 @@ class Endpoint:
         except OSError as exc:
             log.warning("cannot record the endpoint's grants: %s", exc.strerror)
 
-    def restore(self) -> int:
-        """Take over the grants a previous agent recorded whose shells still live; their count."""
-        if self._grants_file is None or self._resolve is None or self.recorded_port() is None:
+    def restore(self, resolve: Resolver) -> int:
+        """Take over the grants a previous agent recorded whose shells still live, with
+        ``resolve`` making each one's credentials from its spec; their count."""
+        if self._grants_file is None or self.recorded_port() is None:
             return 0
         try:
             with open(self._grants_file, encoding="utf-8") as f:
@@ -304,7 +302,7 @@ class Endpoint:
         restored = 0
         with self._lock:
             for record in records if isinstance(records, list) else []:
-                grant = self._restored_grant(record)
+                grant = _restored_grant(record, resolve)
                 if grant is not None and grant.digest not in self._grants:
                     self._grants[grant.digest] = grant
                     restored += 1
@@ -314,33 +312,6 @@ class Endpoint:
             log.info("serving %d endpoint grant(s) of the previous agent", restored)
         return restored
 
-    def _restored_grant(self, record: object) -> Grant | None:
-        assert self._resolve is not None
-        if not isinstance(record, dict):
-            return None
-        digest, pid, started = record.get("digest"), record.get("pid"), record.get("started")
-        name, spec = record.get("name"), record.get("spec")
-        if not isinstance(spec, dict):
-            return None
-        profile = spec.get("profile")  # the profile is the spec's: one copy, nothing to disagree
-        if not (
-            isinstance(digest, str)
-            and len(digest) == 64
-            and isinstance(pid, int)
-            and isinstance(started, (int, float))
-            and isinstance(name, str)
-            and isinstance(profile, str)
-        ):
-            return None
-        shell = ShellRef(pid, float(started), name)
-        if not shell.alive():
-            return None
-        try:
-            credentials = self._resolve(spec, shell)
-        except Exception:  # a record this version cannot read: that job must be restarted
-            return None
-        return Grant(digest, shell, profile, credentials, spec)
-
     def body(self, creds: Credentials) -> bytes:
         # The shape SDKs' container providers parse: "Token", not "SessionToken".
         return json.dumps(
@@ -348,7 +319,7 @@ class Endpoint:
                 "AccessKeyId": creds.access_key_id,
                 "SecretAccessKey": creds.secret_access_key,
                 "Token": creds.session_token,
-                "Expiration": self._rfc3339(creds.expiration or 0),
+                "Expiration": wire.rfc3339(creds.expiration or 0),
             }
         ).encode()
 
@@ -441,6 +412,33 @@ class Endpoint:
     async def _in_pool(self, fn: Callable[..., _T], *args: object) -> _T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
+
+
+def _restored_grant(record: object, resolve: Resolver) -> Grant | None:
+    if not isinstance(record, dict):
+        return None
+    digest, pid, started = record.get("digest"), record.get("pid"), record.get("started")
+    name, spec = record.get("name"), record.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    profile = spec.get("profile")  # the profile is the spec's: one copy, nothing to disagree
+    if not (
+        isinstance(digest, str)
+        and len(digest) == 64
+        and isinstance(pid, int)
+        and isinstance(started, (int, float))
+        and isinstance(name, str)
+        and isinstance(profile, str)
+    ):
+        return None
+    shell = ShellRef(pid, float(started), name)
+    if not shell.alive():
+        return None
+    try:
+        credentials = resolve(spec, shell)
+    except Exception:  # a record this version cannot read: that job must be restarted
+        return None
+    return Grant(digest, shell, profile, credentials, spec)
 
 
 def _digest(token: str) -> str:

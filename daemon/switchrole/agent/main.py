@@ -14,10 +14,14 @@ import socket
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from .. import paths
 from . import endpoint_port
 from .harden import harden
+
+if TYPE_CHECKING:
+    from .sts import Sts
 
 log = logging.getLogger("switchrole.agent")
 
@@ -37,12 +41,10 @@ def _answering(path: str) -> bool:
         probe.close()
 
 
-def _warm_up() -> None:
-    # Importing botocore and loading the STS model takes a few hundred ms; do it while the
-    # first client is still on its way, not inside its request.
-    from .sts import Sts
-
-    Sts()._session(True).get_service_model("sts")
+def _warm_up(sts: Sts) -> None:
+    # Loading the STS model takes a few hundred ms; do it while the first client is still on
+    # its way, not inside its request.
+    sts.warm_up()
 
 
 def run(ready_fd: int | None) -> int:
@@ -80,20 +82,16 @@ def run(ready_fd: int | None) -> int:
     # imports below (botocore, asyncio, watchdog) take their few hundred milliseconds.
     claimed = endpoint_port.claim(paths.endpoint_port_path(directory))
 
+    from . import wiring
     from .server import Server
-    from .service import Agent
-    from .watch import Watcher
 
-    server: Server
-    idle = float(os.environ.get("SWITCHROLE_IDLE_TIMEOUT") or 1800)
-
-    def shutdown() -> None:
-        # The endpoint's port first: a successor started by the next client binds it again.
-        agent.endpoint.stop()
-        server.stop()
-
-    agent = Agent(sock_path, directory, stop=shutdown, idle_timeout=idle)
+    agent = wiring.build(
+        sock_path, directory, idle_timeout=float(os.environ.get("SWITCHROLE_IDLE_TIMEOUT") or 1800)
+    )
     server = Server(sock_path, agent.handle)
+    # The endpoint's port first: a successor started by the next client binds it again.
+    agent.shutdown.register(agent.endpoint.stop)
+    agent.shutdown.register(server.stop)
     try:
         server.bind()
     except OSError as exc:
@@ -104,16 +102,16 @@ def run(ready_fd: int | None) -> int:
             os.close(lock_fd)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        shutdown()
+        agent.shutdown()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    threading.Thread(target=_warm_up, daemon=True).start()
+    threading.Thread(target=_warm_up, args=(agent.sts,), daemon=True).start()
     agent.refresher.start()
     # Jobs of a previous agent's endpoint shells are ours to serve now, with their tokens.
-    agent.endpoint.restore()
+    agent.endpoint.restore(agent.env.credentials_for)
     if claimed is not None or agent.endpoint.recorded_port() is not None:
         # Shells of a previous agent may still hold the endpoint's URL: serve its port at once,
         # so the gap in which another user could bind it is only as long as the restart.
@@ -121,15 +119,7 @@ def run(ready_fd: int | None) -> int:
             agent.endpoint.start(claimed)
         except OSError as exc:
             log.warning("cannot start the loopback endpoint: %s", exc.strerror)
-
-    def socket_lost() -> None:
-        if not server.still_ours():
-            log.info("socket %s was removed or replaced; exiting", sock_path)
-            server.stop()
-
-    watcher = Watcher(agent.config_changed, socket_lost, sock_path)
-    watcher.start()
-    agent.watcher = watcher
+    agent.watcher.start()
     if ready_fd is not None:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
@@ -139,7 +129,7 @@ def run(ready_fd: int | None) -> int:
         server.serve_forever()
     finally:
         server.drain(DRAIN_TIMEOUT)
-        watcher.stop()
+        agent.watcher.stop()
         agent.refresher.stop()
         if agent.endpoint.active() == 0:
             agent.endpoint.forget_port()

@@ -138,7 +138,7 @@ class Refresher:
     def landed(self, session: Session) -> None:
         """A renewal landed (the store calls this from the renewal's thread)."""
         now = self.clock()
-        if session.status == "mfa_needed":
+        if session.mfa_needed:
             log.warning("refresh of %s needs an MFA code", session.profile)
         elif session.last_error is not None:
             log.warning(

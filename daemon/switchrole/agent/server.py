@@ -16,15 +16,14 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .. import protocol
-from ..protocol import RemoteError
+from .. import protocol, wire
 
 log = logging.getLogger("switchrole.agent")
 
-Handler = Callable[[dict[str, Any], int], dict[str, Any]]
+Handler = Callable[[dict[str, Any], int], Mapping[str, Any]]
 
 # Requests in flight at once (each a thread); more get `busy` at once and the client retries.
 MAX_CONNECTIONS = 64
@@ -86,10 +85,6 @@ class Server:
             except OSError:
                 pass
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
     def serve_forever(self) -> None:
         """Accept until stopped. accept() blocks: an idle agent does not wake up.
 
@@ -112,7 +107,7 @@ class Server:
                 raise
             pause = MIN_PAUSE
             if not self._slots.acquire(blocking=False):
-                self._refuse(conn, RemoteError(protocol.BUSY, "the agent is busy; try again"))
+                self._refuse(conn, wire.Error(wire.BUSY, "the agent is busy; try again"))
                 continue
             with self._idle:
                 self._active += 1
@@ -120,7 +115,7 @@ class Server:
                 threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
             except RuntimeError:  # no thread could be started: answer busy, the client retries
                 self._finished()
-                self._refuse(conn, RemoteError(protocol.BUSY, "the agent is busy; try again"))
+                self._refuse(conn, wire.Error(wire.BUSY, "the agent is busy; try again"))
 
     def close(self) -> None:
         if self._sock is not None:
@@ -129,7 +124,7 @@ class Server:
         if self.still_ours():
             os.unlink(self.path)
 
-    def _refuse(self, conn: socket.socket, error: RemoteError) -> None:
+    def _refuse(self, conn: socket.socket, error: wire.Error) -> None:
         try:
             conn.settimeout(0.5)
             conn.sendall(protocol.encode(error.to_wire()))
@@ -164,25 +159,23 @@ class Server:
         pid, uid = peer_credentials(conn)
         if uid != os.getuid():
             log.warning("refused a connection from uid %d (pid %d)", uid, pid)
-            self._refuse(conn, RemoteError(protocol.FORBIDDEN, "connection from another user refused"))
+            self._refuse(conn, wire.Error(wire.FORBIDDEN, "connection from another user refused"))
             return
         deadline = time.monotonic() + protocol.READ_DEADLINE
         try:
             request = protocol.decode(protocol.read_line(conn, protocol.MAX_REQUEST, deadline))
         except protocol.ProtocolError as exc:
-            self._refuse(conn, RemoteError(protocol.BAD_REQUEST, str(exc)))
+            self._refuse(conn, wire.Error(wire.BAD_REQUEST, str(exc)))
             return
         except (TimeoutError, OSError):
             return  # a silent or vanished peer gets nothing
         try:
-            reply: dict[str, Any] = {"ok": True, "result": self.handler(request, pid)}
-        except RemoteError as exc:
+            reply: dict[str, Any] = {"ok": True, "result": dict(self.handler(request, pid))}
+        except wire.Error as exc:
             reply = exc.to_wire()
         except Exception as exc:  # a bug must cost one request, not the agent
             log.error("internal error handling %s: %s", request.get("op"), type(exc).__name__)
-            reply = RemoteError(
-                protocol.INTERNAL, f"internal error in the agent ({type(exc).__name__})"
-            ).to_wire()
+            reply = wire.Error(wire.INTERNAL, f"internal error in the agent ({type(exc).__name__})").to_wire()
         try:
             conn.settimeout(protocol.READ_DEADLINE)
             conn.sendall(protocol.encode(reply))

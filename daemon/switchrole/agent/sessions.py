@@ -1,15 +1,18 @@
-"""Assumed-role sessions held in memory: single-flight renewals that no caller must wait out.
+"""Credentials held in memory: single-flight renewals that no caller must wait out.
 
-A session is identified by the key of its plan (any change to a profile's definition is a new
-session). However many shells ask at once, one STS call is made per session: a renewal is a
-*flight* that runs in a thread of its own, and every caller who needs it waits on that one
-flight, each only as long as it can afford (``patience``): a prompt hook about a second, a
-person at a terminal half a minute. Whoever gives up gets the still-valid credentials in hand,
-or an error, while the flight goes on and lands for the next asker. So a hanging STS never
-holds a prompt, and one stuck profile never holds another's renewal.
+The store holds what any provider handed out, under the key of what it is (any change to a
+profile's definition is a new key): a shell's role session (``USER``), a hop of a role chain
+below one (``HOP``), or an MFA session (``MFA``). However many callers ask at once, one call is
+made per session: a renewal is a *flight* that runs in a thread of its own, and every caller who
+needs it waits on that one flight, each only as long as it can afford (``patience``): a prompt
+hook about a second, a person at a terminal half a minute. Whoever gives up gets the still-valid
+credentials in hand, or an error, while the flight goes on and lands for the next asker. So a
+hanging STS never holds a prompt, and one stuck profile never holds another's renewal.
 
-Credentials are handed out only while more than the refresh margin remains; inside the margin
-they are renewed first, and if STS is unreachable still-valid ones are served; expired ones never.
+Fresh credentials enter through one door, ``_install``. One freshness rule decides when they are
+renewed: a session's ``margin`` before expiry (a share of the lifetime for roles, a fixed two
+minutes for MFA sessions). Inside the margin they are renewed first; if that fails with a
+retryable error, still-valid ones are served; expired ones never.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import protocol
-from .config import Context
+from .. import wire
+from .config.model import Context
+from .credentials import Credentials, StsError
 from .shells import ShellRef
-from .sts import Credentials, StsError
 
 log = logging.getLogger("switchrole.agent")
 Flight = concurrent.futures.Future[Credentials]
@@ -33,15 +36,16 @@ Flight = concurrent.futures.Future[Credentials]
 # botocore refreshes at 15 min (advisory) and 10 min (mandatory) before expiry and SDKs re-fetch
 # on every call inside that window; renewing at 20 min keeps handed-out credentials outside it.
 MAX_MARGIN = 20 * 60
-
-
 MAX_SHELLS = 256
 MAX_BACKOFF = 300.0
 MIN_VALID = 1.0  # credentials this close to expiry are not handed out
 
+# What a session is: what a shell asked for, a hop of a chain under one, or an MFA session.
+USER, HOP, MFA = "user", "hop", "mfa"
+
 
 def refresh_margin(lifetime: float) -> float:
-    """Seconds before expiry at which shells renew, scaled for short lifetimes."""
+    """Seconds before expiry at which a role session is renewed, scaled for short lifetimes."""
     return max(1.0, min(MAX_MARGIN, lifetime / 3))
 
 
@@ -56,7 +60,7 @@ class StillWaiting(StsError):
 
     def __init__(self, patience: float) -> None:
         super().__init__(
-            protocol.STS_UNAVAILABLE,
+            wire.STS_UNAVAILABLE,
             f"STS did not answer within {patience:.0f} s",
             "the renewal goes on in the agent; try again shortly",
             retryable=True,
@@ -72,17 +76,18 @@ def spawn_thread(name: str, work: Callable[[], None]) -> None:
 class Session:
     key: str
     profile: str
-    role_arn: str
-    config_file: str
+    role_arn: str  # for an MFA session, the device's serial
+    kind: str = USER
+    margin: Callable[[float], float] = field(default=refresh_margin, repr=False)
+    config_file: str = ""
     creds: Credentials | None = None
     generation: int = 0
     last_error: str | None = None
+    mfa_needed: bool = False  # the last renewal needs a code only a person can give
     refreshing: bool = False
-    status: str = "ok"  # ok | stale | expired | mfa_needed: what shells are told
     fetch: Callable[[], Credentials] | None = field(default=None, repr=False)
     shells: set[ShellRef] = field(default_factory=set)
-    notice: str | None = None  # a fallback the user should know about (e.g. a capped duration)
-    kind: str = "role"  # role | mfa
+    below: tuple[str, ...] = ()  # keys of the hops a user session is made through, lowest first
     ctx: Context | None = None  # the asking shell's files, to re-check the definition on edits
     failures: int = 0
     retry_at: float = 0.0
@@ -123,16 +128,17 @@ class Session:
     def refresh_at(self) -> float:
         if self.creds is None:
             return 0.0
-        return self.expiration - refresh_margin(self.creds.lifetime)
+        return self.expiration - self.margin(self.creds.lifetime)
 
-    def state(self, now: float) -> str:
-        if self.refreshing:
-            return "refreshing"
-        if self.creds is None or self.expiration <= now:
-            return "expired" if self.creds else "error"
-        if self.last_error:
-            return "stale"
-        return "fresh"
+    def state(self, now: float) -> wire.State:
+        """The session's state in the one vocabulary shells and `status` use (wire.STATES)."""
+        if self.mfa_needed:
+            return wire.MFA_NEEDED
+        if self.creds is None:
+            return wire.ERROR
+        if self.expiration <= now:
+            return wire.EXPIRED
+        return wire.STALE if self.last_error else wire.FRESH
 
 
 class SessionStore:
@@ -151,18 +157,30 @@ class SessionStore:
         """Call ``listener`` after each renewal lands (success or failure)."""
         self._listeners.append(listener)
 
-    def session(self, key: str, profile: str, role_arn: str, config_file: str) -> Session:
+    def session(
+        self,
+        key: str,
+        profile: str,
+        role_arn: str,
+        kind: str = USER,
+        margin: Callable[[float], float] = refresh_margin,
+    ) -> Session:
+        """The session under ``key``, made if new. A hop a shell then asks for by name is the
+        shell's session from then on."""
         with self._lock:
             s = self._sessions.get(key)
             if s is None:
-                s = self._sessions[key] = Session(key, profile, role_arn, config_file)
+                s = self._sessions[key] = Session(key, profile, role_arn, kind, margin)
+            elif kind == USER and s.kind != USER:
+                s.kind, s.profile = USER, profile
             return s
 
     def find(self, key: str) -> Session | None:
         with self._lock:
             return self._sessions.get(key)
 
-    def _current(self, session: Session, lead: float) -> Credentials | None:
+    def current(self, session: Session, lead: float = 0.0) -> Credentials | None:
+        """Held credentials with more than the margin (and ``lead``) left."""
         creds = session.creds
         if creds is not None and self.clock() < session.refresh_at() - lead:
             return creds
@@ -187,13 +205,13 @@ class SessionStore:
         ``lead`` renews that many seconds before the margin: the background refresher uses it
         so that shells asking at the margin find new credentials already waiting. While held
         credentials are still valid, a caller never waits on a renewal another caller started,
-        nor retries STS before ``retry_at`` after a failure: valid credentials now beat fresh
-        ones later. A caller waits for its own renewal at most ``patience`` seconds (None: until
-        it lands), then takes the valid credentials in hand or gets ``StillWaiting``. ``wait``
-        (an MFA code to spend) always fetches with ``fetch``, however fresh the held credentials.
+        nor retries before ``retry_at`` after a failure: valid credentials now beat fresh ones
+        later. A caller waits for its own renewal at most ``patience`` seconds (None: until it
+        lands), then takes the valid credentials in hand or gets ``StillWaiting``. ``wait`` (an
+        MFA code to spend) always fetches with ``fetch``, however fresh the held credentials.
         """
         if not wait:
-            creds = self._current(session, lead)
+            creds = self.current(session, lead)
             if creds is not None:
                 return creds
         held = self.valid(session)
@@ -212,7 +230,7 @@ class SessionStore:
             except Exception:  # that renewal's failure is not ours: ours carries the code
                 pass
         if not mine and held is not None and not flight.done():
-            return held  # someone else is talking to STS; what we hold still works
+            return held  # someone else is renewing; what we hold still works
         try:
             return self._await(flight, deadline, patience, None if wait else held)
         except StsError as exc:
@@ -245,7 +263,7 @@ class SessionStore:
             if flight is not None and not flight.done():
                 return flight, False
             flight = Flight()
-            creds = None if force else self._current(session, lead)
+            creds = None if force else self.current(session, lead)
             if creds is not None:
                 flight.set_result(creds)  # renewed while we were getting here
                 return flight, False
@@ -262,12 +280,7 @@ class SessionStore:
             session.refreshing = False
             flight.set_exception(exc)
         else:
-            session.creds = fresh
-            session.generation += 1
-            session.last_error = None
-            session.failures = 0
-            session.retry_at = 0.0
-            session.status = "ok"
+            self._install(session, fresh)
             session.refreshing = False
             flight.set_result(fresh)
         for listener in self._listeners:
@@ -276,24 +289,30 @@ class SessionStore:
             except Exception as exc:  # a listener's trouble must not be the renewal's
                 log.error("after renewing %s: %s", session.profile, type(exc).__name__)
 
+    @staticmethod
+    def _install(session: Session, fresh: Credentials) -> None:
+        """The one way fresh credentials enter a session."""
+        session.creds = fresh
+        session.generation += 1
+        session.last_error = None
+        session.mfa_needed = False
+        session.failures = 0
+        session.retry_at = 0.0
+
     def _failed(self, session: Session, exc: BaseException) -> None:
         now = self.clock()
         session.failures += 1
-        if isinstance(exc, StsError) and exc.code == protocol.MFA_REQUIRED:
+        session.last_error = (
+            exc.message if isinstance(exc, wire.Error) else f"internal error ({type(exc).__name__})"
+        )
+        if isinstance(exc, wire.Error) and exc.code == wire.MFA_REQUIRED:
             # The MFA session ran out: only the person at a terminal can go on, and shells
             # show it in the prompt until they do.
-            session.last_error = exc.message
-            session.status = "mfa_needed"
+            session.mfa_needed = True
             session.retry_at = now + MAX_BACKOFF
             return
-        if isinstance(exc, StsError):
-            session.last_error = exc.message
-        else:
-            session.last_error = f"internal error ({type(exc).__name__})"
         backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
         session.retry_at = now + backoff
-        if session.status != "mfa_needed":
-            session.status = "expired" if session.expiration <= now else "stale"
 
     def all(self) -> list[Session]:
         with self._lock:

@@ -12,15 +12,16 @@ import datetime as dt
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import botocore.config
 import botocore.exceptions
 import botocore.session
 
-from .. import protocol
-from .config import Endpoint, Hop
+from .. import wire
+from .config.model import Hop, StsEndpoint
+from .credentials import Credentials, StsError, capped
 
 # botocore's "standard" retry mode retries throttling and 5xx with capped exponential backoff
 # and full jitter; these bound how long one request can take.
@@ -30,43 +31,6 @@ CALL_CONFIG = botocore.config.Config(
     # total_max_attempts counts the first try; in a client Config "max_attempts" would not.
     retries={"mode": "standard", "total_max_attempts": 4},
 )
-ROLE_CHAINING_LIMIT = 3600
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    expiration: float | None = None  # epoch seconds; None for long-term keys
-    issued: float = 0.0
-    mfa: bool = False  # carries MFA context (GetSessionToken with a code, or a role made with one)
-    temporary: bool = False
-    arn: str | None = None
-
-    @property
-    def lifetime(self) -> float:
-        return (self.expiration or 0.0) - self.issued
-
-
-class StsError(Exception):
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        hint: str = "",
-        aws_code: str = "",
-        retryable: bool = False,
-        detail: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
-        self.aws_code = aws_code
-        self.retryable = retryable
-        self.detail = detail
-
 
 _THROTTLE = {
     "Throttling",
@@ -82,13 +46,10 @@ _BAD_KEYS = {
 }
 
 
-def where(endpoint: Endpoint) -> str:
-    """The STS endpoint a plan talks to, as a person reads it in a message."""
-    return endpoint.url or f"STS in {endpoint.region or 'us-east-1'}"
-
-
 class Sts:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        # The agent's clock dates what STS hands out, so tests can move it.
+        self.clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[bool, botocore.session.Session] = {}
 
@@ -104,7 +65,11 @@ class Sts:
                 self._sessions[regional] = session
             return session
 
-    def _client(self, creds: Credentials, endpoint: Endpoint) -> Any:
+    def warm_up(self) -> None:
+        """Load the STS model now, not inside the first request."""
+        self._session(True).get_service_model("sts")
+
+    def _client(self, creds: Credentials, endpoint: StsEndpoint) -> Any:
         session = self._session(endpoint.regional)
         with self._lock:
             return session.create_client(
@@ -121,7 +86,7 @@ class Sts:
         self,
         hop: Hop,
         creds: Credentials,
-        endpoint: Endpoint,
+        endpoint: StsEndpoint,
         *,
         duration: int | None = None,
         mfa_code: str | None = None,
@@ -140,7 +105,7 @@ class Sts:
             params["Tags"] = [{"Key": k, "Value": v} for k, v in hop.tags]
         if hop.transitive_tag_keys:
             params["TransitiveTagKeys"] = list(hop.transitive_tag_keys)
-        issued = time.time()
+        issued = self.clock()
         # With MFA-session credentials the call carries MFA context even without a serial here.
         mfa = hop.mfa_serial or ("(MFA session)" if creds.mfa else None)
         response = self._call("AssumeRole", hop.profile, hop.role_arn, endpoint, creds, mfa, params)
@@ -156,7 +121,7 @@ class Sts:
         self,
         profile: str,
         creds: Credentials,
-        endpoint: Endpoint,
+        endpoint: StsEndpoint,
         *,
         duration: int | None,
         mfa_serial: str | None,
@@ -168,7 +133,7 @@ class Sts:
         if mfa_serial and mfa_code is not None:
             params["SerialNumber"] = mfa_serial
             params["TokenCode"] = mfa_code
-        issued = time.time()
+        issued = self.clock()
         response = self._call("GetSessionToken", profile, None, endpoint, creds, mfa_serial, params)
         fresh = _credentials(response["Credentials"], issued, mfa=mfa_code is not None)
         return capped(fresh, f"STS (GetSessionToken for profile {profile})")
@@ -178,17 +143,17 @@ class Sts:
         action: str,
         profile: str,
         role_arn: str | None,
-        endpoint: Endpoint,
+        endpoint: StsEndpoint,
         creds: Credentials,
         mfa_serial: str | None,
         params: dict[str, Any],
     ) -> dict[str, Any]:
-        at = where(endpoint)
+        at = endpoint.where()
         try:
             client = self._client(creds, endpoint)
         except ValueError as exc:  # botocore's InvalidRegionError, or an endpoint it cannot use
             raise StsError(
-                protocol.BAD_CONFIG,
+                wire.BAD_CONFIG,
                 f"profile {profile}: cannot use {at} (region {endpoint.region!r}): {exc}",
                 "check region and endpoint_url in the profile, [services] and AWS_ENDPOINT_URL*",
             ) from None
@@ -205,13 +170,13 @@ class Sts:
             botocore.exceptions.ConnectionClosedError,
         ):
             raise StsError(
-                protocol.STS_UNAVAILABLE,
+                wire.STS_UNAVAILABLE,
                 f"cannot reach {at} for profile {profile}",
                 "check the network or the endpoint_url / AWS_ENDPOINT_URL_STS setting",
                 retryable=True,
             ) from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise StsError(protocol.STS_ERROR, f"{action} for profile {profile} failed: {exc}") from None
+            raise StsError(wire.STS_ERROR, f"{action} for profile {profile} failed: {exc}") from None
 
 
 def _client_error(
@@ -230,7 +195,7 @@ def _client_error(
     message = f"STS refused {what} for profile {profile}: {aws_code}: {aws_message}"
     if aws_code in _THROTTLE or status >= 500:
         return StsError(
-            protocol.STS_UNAVAILABLE,
+            wire.STS_UNAVAILABLE,
             message,
             "STS is throttling or failing; try again shortly",
             aws_code,
@@ -241,7 +206,7 @@ def _client_error(
             "TokenCode" in params and "invalid MFA" in aws_message
         ):
             return StsError(
-                protocol.MFA_INVALID,
+                wire.MFA_INVALID,
                 f"the MFA code was not accepted for {mfa_serial}",
                 "enter the current code from your MFA device",
                 aws_code,
@@ -251,10 +216,10 @@ def _client_error(
         if role_arn and mfa_serial is None and "not authorized to perform: sts:AssumeRole" in aws_message:
             line = _mfa_line(aws_message)
             hint = f"the role may require MFA; add your MFA device to [profile {profile}]: {line}"
-        return StsError(protocol.ACCESS_DENIED, message, hint, aws_code)
+        return StsError(wire.ACCESS_DENIED, message, hint, aws_code)
     if aws_code in _BAD_KEYS:
-        return StsError(protocol.ACCESS_DENIED, message, "check the source profile's access keys", aws_code)
-    return StsError(protocol.STS_ERROR, message, "", aws_code)
+        return StsError(wire.ACCESS_DENIED, message, "check the source profile's access keys", aws_code)
+    return StsError(wire.STS_ERROR, message, "", aws_code)
 
 
 def _mfa_line(aws_message: str) -> str:
@@ -265,22 +230,6 @@ def _mfa_line(aws_message: str) -> str:
     if user:
         return f"mfa_serial = arn:{user[1]}:iam::{user[2]}:mfa/{user[3]}"
     return "mfa_serial = arn:aws:iam::<your account id>:mfa/<your device name>"
-
-
-def capped(creds: Credentials, origin: str) -> Credentials:
-    """``creds`` if every value fits in protocol.MAX_VALUE; else refused, naming the origin."""
-    for name, value in (
-        ("access key id", creds.access_key_id),
-        ("secret access key", creds.secret_access_key),
-        ("session token", creds.session_token),
-    ):
-        if value is not None and len(value) > protocol.MAX_VALUE:
-            raise StsError(
-                protocol.STS_ERROR,
-                f"{origin} returned a {name} of {len(value)} bytes, over switchrole's limit of "
-                f"{protocol.MAX_VALUE}; refusing it (a shell holding it could run no command)",
-            )
-    return creds
 
 
 def _credentials(raw: dict[str, Any], issued: float, *, mfa: bool, arn: str | None = None) -> Credentials:

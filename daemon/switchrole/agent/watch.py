@@ -3,8 +3,8 @@
 Editors save by writing a temp file and renaming it over the original, so we watch the
 directories, not the files, and match paths on every event (source and destination). Bursts of
 events (a save touches several files) are debounced into one reload. The same observer watches
-the runtime directory so the agent exits when its socket is removed or taken over, without
-polling.
+the runtime directory so the agent exits when its socket is removed or taken over (its inode,
+taken when watching starts, is gone or another), without polling.
 """
 
 from __future__ import annotations
@@ -49,10 +49,13 @@ class Watcher:
         self._directories: set[str] = set()
         self._pending: set[str] = set()
         self._timer: threading.Timer | None = None
+        self._socket_inode: int | None = None
         self._observer = Observer(timeout=IDLE_TIMEOUT)
         self._observer.daemon = True
 
     def start(self) -> None:
+        """Watch from now on; the socket must be bound by now (its inode is the agent's)."""
+        self._socket_inode = _inode(self.socket_path)
         self._observer.start()
         self._watch_directory(os.path.dirname(self.socket_path))
 
@@ -106,4 +109,13 @@ class Watcher:
             self.on_change(changed)
 
     def _check_socket(self) -> None:
-        self.on_socket_lost()
+        if _inode(self.socket_path) != self._socket_inode:
+            log.info("socket %s was removed or replaced; exiting", self.socket_path)
+            self.on_socket_lost()
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None

@@ -1,0 +1,88 @@
+"""Build the agent: every piece constructed once, here, and handed what it needs.
+
+``build`` starts nothing (no thread, no socket, no file watch): ``main.run`` starts the pieces
+once the process is hardened and the socket bound, and tests drive a built agent in-process on a
+fake clock. This is the only module that knows every piece and every request handler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import paths
+from .config.files import ConfigFiles
+from .console import ConsoleHandler
+from .console_page import ConsolePages
+from .control import Ping, Shutdown, Stop
+from .dispatch import Dispatcher
+from .endpoint import Endpoint
+from .env import EnvHandler
+from .handout import Handout
+from .planning import Invalidator, Planner
+from .providers.chain import Chains
+from .providers.mfa_session import SpentCodes
+from .refresh import Refresher
+from .sessions import SessionStore, spawn_thread
+from .state import StateFiles
+from .status import StatusView
+from .sts import Sts
+from .watch import Watcher
+
+
+@dataclass(frozen=True)
+class Agent:
+    dispatch: Dispatcher
+    shutdown: Shutdown
+    store: SessionStore
+    states: StateFiles
+    refresher: Refresher
+    endpoint: Endpoint
+    pages: ConsolePages
+    watcher: Watcher
+    env: EnvHandler
+    sts: Sts
+
+    def handle(self, request: dict[str, Any], peer_pid: int) -> Mapping[str, Any]:
+        return self.dispatch(request, peer_pid)
+
+
+def build(
+    socket_path: str,
+    runtime_dir: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    idle_timeout: float = 1800.0,
+    spawn: Callable[[str, Callable[[], None]], None] = spawn_thread,
+) -> Agent:
+    shutdown = Shutdown()
+    files = ConfigFiles()
+    store = SessionStore(clock, spawn)
+    states = StateFiles(runtime_dir, clock)
+    endpoint = Endpoint(
+        port_file=paths.endpoint_port_path(runtime_dir), grants_file=paths.endpoint_grants_path(runtime_dir)
+    )
+    # While a shell holds an endpoint token its processes may come back at any time: the agent
+    # stays, so the port it listens on is never free for someone else to take.
+    refresher = Refresher(
+        store, states, on_idle=shutdown, idle_timeout=idle_timeout, holds_more=lambda: endpoint.active() > 0
+    )
+    watcher = Watcher(Invalidator(files, store, states).config_changed, shutdown, socket_path)
+    planner = Planner(files, store, watcher.watch)
+    sts = Sts(clock)
+    handout = Handout(store, Chains(store, sts, SpentCodes(), clock), states, refresher.wake)
+    pages = ConsolePages(runtime_dir)
+    env = EnvHandler(planner, handout, endpoint, states, files)
+    dispatch = Dispatcher(
+        {
+            "ping": Ping(socket_path),
+            "status": StatusView(store, files, socket_path, clock),
+            "stop": Stop(shutdown, endpoint),
+            "env": env,
+            "console": ConsoleHandler(planner, handout, pages),
+        },
+        shutdown,
+    )
+    return Agent(dispatch, shutdown, store, states, refresher, endpoint, pages, watcher, env, sts)
