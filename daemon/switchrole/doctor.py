@@ -137,14 +137,14 @@ def _agent() -> Check:
 
 def _config() -> Check:
     from .agent.config.listing import describe_files
-    from .agent.config.model import ConfigError
+    from .agent.config.model import SWITCHABLE, ConfigError
 
     ctx = client.context()
     try:
         rows = describe_files(ctx["config_file"], ctx["credentials_file"])
     except ConfigError as exc:
         return "FIX", f"{exc.message}: fix that line"
-    roles = [r["profile"] for r in rows if r["kind"] == "role"]
+    roles = [r["profile"] for r in rows if r["kind"] in SWITCHABLE]
     broken = [r for r in rows if r["kind"] == "broken"]
     if broken:
         return "FIX", f"profile {broken[0]['profile']}: {broken[0]['error'] or 'cannot be resolved'}"

@@ -25,10 +25,11 @@ class Cancelled(Exception):
 def role_profiles() -> list[tuple[str, str]]:
     """(name, role ARN) of every profile there is a role to switch into, as `list` shows them."""
     from .agent.config.listing import describe_files
+    from .agent.config.model import SWITCHABLE
 
     ctx = client.context()
     rows = describe_files(ctx["config_file"], ctx["credentials_file"])
-    return [(r["profile"], str(r.get("role_arn") or "")) for r in rows if r["kind"] == "role"]
+    return [(r["profile"], r["role_arn"] or "") for r in rows if r["kind"] in SWITCHABLE]
 
 
 def _fzf(fzf: str, profiles: list[tuple[str, str]]) -> str:

@@ -36,13 +36,3 @@ def raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError):
         pass
-
-
-def is_dumpable() -> bool:
-    """Whether the kernel still considers this process dumpable (for `status` and tests)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE

@@ -260,7 +260,7 @@ class SessionStore:
         """The session's renewal in progress, or a new one; True if this call started it."""
         with session.lock:
             flight = session.flight
-            if flight is not None and not flight.done():
+            if flight is not None and session.refreshing:
                 return flight, False
             flight = Flight()
             creds = None if force else self.current(session, lead)
@@ -273,21 +273,29 @@ class SessionStore:
         return flight, True
 
     def _fly(self, session: Session, fetch: Callable[[], Credentials], flight: Flight) -> None:
+        failure: BaseException | None = None
         try:
             fresh = fetch()
         except BaseException as exc:
-            self._failed(session, exc)
+            failure = exc
+        with session.lock:
+            # Landed: from here on a new renewal may start, and sees what this one left.
+            if failure is not None:
+                self._failed(session, failure)
+            else:
+                self._install(session, fresh)
             session.refreshing = False
-            flight.set_exception(exc)
-        else:
-            self._install(session, fresh)
-            session.refreshing = False
-            flight.set_result(fresh)
+        # Listeners (the state file, the refresher) next, so whoever gets the answer finds
+        # them in step with it.
         for listener in self._listeners:
             try:
                 listener(session)
             except Exception as exc:  # a listener's trouble must not be the renewal's
                 log.error("after renewing %s: %s", session.profile, type(exc).__name__)
+        if failure is not None:
+            flight.set_exception(failure)
+        else:
+            flight.set_result(fresh)
 
     @staticmethod
     def _install(session: Session, fresh: Credentials) -> None:

@@ -24,13 +24,10 @@ from .config.model import Hop, StsEndpoint
 from .credentials import Credentials, StsError, capped
 
 # botocore's "standard" retry mode retries throttling and 5xx with capped exponential backoff
-# and full jitter; these bound how long one request can take.
-CALL_CONFIG = botocore.config.Config(
-    connect_timeout=5,
-    read_timeout=15,
-    # total_max_attempts counts the first try; in a client Config "max_attempts" would not.
-    retries={"mode": "standard", "total_max_attempts": 4},
-)
+# and full jitter; these bound how long one request can take. total_max_attempts counts the
+# first try (in a client Config "max_attempts" would not).
+ATTEMPTS = 4
+CONNECT_TIMEOUT, READ_TIMEOUT = 5, 15
 
 _THROTTLE = {
     "Throttling",
@@ -47,9 +44,14 @@ _BAD_KEYS = {
 
 
 class Sts:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, attempts: int = ATTEMPTS) -> None:
         # The agent's clock dates what STS hands out, so tests can move it.
         self.clock = clock
+        self._config = botocore.config.Config(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            retries={"mode": "standard", "total_max_attempts": attempts},
+        )
         self._lock = threading.Lock()
         self._sessions: dict[bool, botocore.session.Session] = {}
 
@@ -79,7 +81,7 @@ class Sts:
                 aws_access_key_id=creds.access_key_id,
                 aws_secret_access_key=creds.secret_access_key,
                 aws_session_token=creds.session_token,
-                config=CALL_CONFIG,
+                config=self._config,
             )
 
     def assume_role(

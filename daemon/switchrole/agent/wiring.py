@@ -56,7 +56,10 @@ def build(
     clock: Callable[[], float] = time.time,
     idle_timeout: float = 1800.0,
     spawn: Callable[[str, Callable[[], None]], None] = spawn_thread,
+    sts: Sts | None = None,
 ) -> Agent:
+    """The agent for ``socket_path``. Tests pass a fake ``clock`` (shared with their STS fake),
+    and an ``sts`` that does not retry, so an outage fails at once on that clock."""
     shutdown = Shutdown()
     files = ConfigFiles()
     store = SessionStore(clock, spawn)
@@ -71,7 +74,7 @@ def build(
     )
     watcher = Watcher(Invalidator(files, store, states).config_changed, shutdown, socket_path)
     planner = Planner(files, store, watcher.watch)
-    sts = Sts(clock)
+    sts = sts or Sts(clock)
     handout = Handout(store, Chains(store, sts, SpentCodes(), clock), states, refresher.wake)
     pages = ConsolePages(runtime_dir)
     env = EnvHandler(planner, handout, endpoint, states, files)

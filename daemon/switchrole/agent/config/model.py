@@ -26,6 +26,8 @@ STATIC_KEYS = "static-keys"
 PROCESS = "process"
 SETTINGS = "settings"  # no credentials of its own: region, output and the like
 BROKEN = "broken"  # cannot even be read (a broken include_profile)
+# The kinds `switchrole env` can switch into (a web identity profile's token file makes its role).
+SWITCHABLE = (ROLE, WEB_IDENTITY)
 
 STATIC = ("aws_access_key_id", "aws_secret_access_key")
 # botocore reads the legacy name first, in both files (SharedCredentialProvider, ConfigProvider).
