@@ -40,16 +40,10 @@ from bench_agent import AgentClient, burst, rss_kib, thread_count, throughput, w
 from bench_endpoint import measure as measure_endpoint
 from bench_endpoint import median_ms
 from bench_shells import measure as measure_hook
-from bench_world import (
-    BIN,
-    PROFILES,
-    SIM_PROFILES,
-    SOURCES,
-    SWITCHROLE,
-    World,
-    peer_venv,
-    sim_role_arn,
-)
+from bench_world import PROFILES, SIM_PROFILES, SOURCES, BenchWorld, peer_venv, sim_role_arn
+
+from support.agent import start_agent
+from support.world import BIN, SWITCHROLE
 
 FLOOR = "floor: python -c 'import socket, json, os'"
 OURS = "switchrole env test (warm)"
@@ -133,32 +127,31 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def agent_client(world: World) -> AgentClient:
-    status = world.status()
-    if status is None:
+def agent_client(world: BenchWorld) -> AgentClient:
+    if world.agent_pid() is None:
         raise RuntimeError("no agent is running")
-    return AgentClient(str(status["socket"]), world.context())
+    return AgentClient(str(world.status()["socket"]), world.context())
 
 
 # -- warm and cold -----------------------------------------------------------------------
 
 
-def bench_warm(world: World, s: Settings) -> list[Row]:
+def bench_warm(world: BenchWorld, s: Settings) -> list[Row]:
     env_test = [SWITCHROLE, "env", PROFILES["switchrole"], "--shell", "bash"]
-    world.run(env_test)  # starts the agent, which then holds the session
+    world.command(env_test)  # starts the agent, which then holds the session
     commands: dict[str, Callable[[], object]] = {
-        FLOOR: lambda: world.run([sys.executable, "-c", "import socket, json, os"]),
-        OURS: lambda: world.run(env_test),
+        FLOOR: lambda: world.command([sys.executable, "-c", "import socket, json, os"]),
+        OURS: lambda: world.command(env_test),
     }
     peers = peer_venv()
     if peers is not None:
         awsume = [str(peers / "bin" / "awsumepy"), PROFILES["awsume"]]
-        world.run(awsume)  # its first run; later ones are its repeat-use path
-        commands[AWSUME] = lambda: world.run(awsume)
+        world.command(awsume)  # its first run; later ones are its repeat-use path
+        commands[AWSUME] = lambda: world.command(awsume)
     export_argv = [str(BIN / "aws"), "configure", "export-credentials", "--profile", PROFILES["aws-cli"]]
-    export = world.run(export_argv, check=False)
+    export = world.command(export_argv, check=False)
     if export.returncode == 0:
-        commands[EXPORT] = lambda: world.run(export_argv)
+        commands[EXPORT] = lambda: world.command(export_argv)
 
     first_call = len(world.fake.calls)
     samples = interleaved(commands, s.rounds)
@@ -205,12 +198,12 @@ def bench_warm(world: World, s: Settings) -> list[Row]:
     return rows
 
 
-def bench_cold(world: World, s: Settings) -> list[Row]:
+def bench_cold(world: BenchWorld, s: Settings) -> list[Row]:
     env_test = [SWITCHROLE, "env", PROFILES["switchrole"], "--shell", "bash"]
     samples = []
     for _ in range(s.cold_rounds):
         world.stop_agent()
-        samples.append(timed(lambda: world.run(env_test)))
+        samples.append(timed(lambda: world.command(env_test)))
     median = statistics.median(samples)
     return [
         Row(
@@ -225,7 +218,7 @@ def bench_cold(world: World, s: Settings) -> list[Row]:
 # -- the shell hook ----------------------------------------------------------------------
 
 
-def bench_hooks(world: World, s: Settings) -> list[Row]:
+def bench_hooks(world: BenchWorld, s: Settings) -> list[Row]:
     rows: list[Row] = []
     starts = 0
     prompts = 0
@@ -289,7 +282,7 @@ def bench_hooks(world: World, s: Settings) -> list[Row]:
 COMPLETE_PROFILES = 500
 
 
-def bench_completion(world: World, s: Settings) -> list[Row]:
+def bench_completion(world: BenchWorld, s: Settings) -> list[Row]:
     """What a TAB after `switchrole use ` costs: the program reads the config itself (no agent)."""
     config = world.root / "complete-config"
     config.write_text(
@@ -302,14 +295,14 @@ def bench_completion(world: World, s: Settings) -> list[Row]:
     )
     env = {**world.env, "AWS_CONFIG_FILE": str(config)}
     argv = [SWITCHROLE, "__complete", "use", ""]
-    lines = world.run(argv, env=env).stdout.splitlines()
+    lines = world.command(argv, env=env).stdout.splitlines()
     if len(lines) != COMPLETE_PROFILES + 1:  # every role profile, and --unset
         raise RuntimeError(f"completion offered {len(lines)} candidates, not {COMPLETE_PROFILES + 1}")
     name = f"completing profile names, {COMPLETE_PROFILES}-profile config"
     samples = interleaved(
         {
-            FLOOR: lambda: world.run([sys.executable, "-c", "import socket, json, os"], env=env),
-            name: lambda: world.run(argv, env=env),
+            FLOOR: lambda: world.command([sys.executable, "-c", "import socket, json, os"], env=env),
+            name: lambda: world.command(argv, env=env),
         },
         s.complete_rounds,
     )
@@ -325,7 +318,7 @@ def bench_completion(world: World, s: Settings) -> list[Row]:
 # -- the agent under load ----------------------------------------------------------------
 
 
-def bench_concurrent(world: World, s: Settings) -> list[Row]:
+def bench_concurrent(world: BenchWorld, s: Settings) -> list[Row]:
     """100 requests for a profile nobody asked for yet, all in flight during its one STS call."""
     client = agent_client(world)
     before = world.fake.count("AssumeRole")
@@ -351,10 +344,10 @@ def bench_concurrent(world: World, s: Settings) -> list[Row]:
     ]
 
 
-def bench_footprint(world: World, s: Settings) -> list[Row]:
+def bench_footprint(world: BenchWorld, s: Settings) -> list[Row]:
     """A fresh agent: memory after start and after requests, then wake-ups while idle."""
     world.stop_agent()
-    pid = world.start_agent()
+    pid = start_agent(world)
     rss_start = rss_kib(pid)
     client = agent_client(world)
     before = world.fake.count("AssumeRole")
@@ -390,7 +383,7 @@ def bench_footprint(world: World, s: Settings) -> list[Row]:
     ]
 
 
-def bench_throughput(world: World, s: Settings) -> list[Row]:
+def bench_throughput(world: BenchWorld, s: Settings) -> list[Row]:
     client = agent_client(world)
     profile = PROFILES["switchrole"]
     client.env_ok(profile, os.getpid())
@@ -411,9 +404,9 @@ def bench_throughput(world: World, s: Settings) -> list[Row]:
     return rows
 
 
-def bench_endpoint_flood(world: World, s: Settings) -> list[Row]:
+def bench_endpoint_flood(world: BenchWorld, s: Settings) -> list[Row]:
     """The rightful SDK's GET of the endpoint, quiet and while a flood of idle connections is held."""
-    pid = world.agent_pid() or world.start_agent()
+    pid = world.agent_pid() or start_agent(world)
     results = measure_endpoint(world, pid, s.endpoint_requests, s.flood)
     quiet = median_ms(results[0][1])
     rows = []
@@ -438,7 +431,7 @@ def _refresh_period(lifetime: float) -> tuple[float, float]:
     return margin, lifetime - margin - refresh_lead(lifetime)
 
 
-def bench_refresh(world: World, s: Settings) -> list[Row]:
+def bench_refresh(world: BenchWorld, s: Settings) -> list[Row]:
     """50 shells holding 10 profiles; the agent renews on its own over three refresh windows."""
     lifetime = s.lifetime
     margin, period = _refresh_period(lifetime)
@@ -498,9 +491,8 @@ def bench_refresh(world: World, s: Settings) -> list[Row]:
     ]
 
 
-def session_list(world: World) -> list[dict[str, object]]:
-    status = world.status() or {}
-    sessions = status.get("sessions")
+def session_list(world: BenchWorld) -> list[dict[str, object]]:
+    sessions = world.status().get("sessions")
     return [x for x in sessions if isinstance(x, dict)] if isinstance(sessions, list) else []
 
 
@@ -568,7 +560,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     s = settings(args.quick, args.rounds)
-    sections: list[tuple[str, Callable[[World, Settings], list[Row]]]] = [
+    sections: list[tuple[str, Callable[[BenchWorld, Settings], list[Row]]]] = [
         ("warm env", bench_warm),
         ("cold first use", bench_cold),
         ("shell hooks", bench_hooks),
@@ -587,7 +579,7 @@ def main() -> int:
     rows: list[Row] = []
     broken = False
     started = time.monotonic()
-    world = World()
+    world = BenchWorld()
     try:
         for name, section in sections:
             print(f"[{time.monotonic() - started:5.0f} s] {name}...", file=sys.stderr, flush=True)

@@ -14,16 +14,17 @@ import os
 import statistics
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from bench_world import World  # noqa: E402
+from bench_world import BenchWorld  # noqa: E402
 
-from flood import Flood  # noqa: E402
-from support import AS_NOBODY, LiveBash, http_get, switch_endpoint  # noqa: E402
+from support.flood import Flood  # noqa: E402
+from support.net import http_get, port_of  # noqa: E402
+from support.pipe_shell import LiveBash, switch_endpoint  # noqa: E402
+from support.world import AS_NOBODY  # noqa: E402
 
 
 def _timed_gets(url: str, token: str, n: int) -> list[float]:
@@ -38,14 +39,13 @@ def _timed_gets(url: str, token: str, n: int) -> list[float]:
 
 
 def measure(
-    world: World, agent_pid: int, requests: int, flood_size: int
+    world: BenchWorld, agent_pid: int, requests: int, flood_size: int
 ) -> list[tuple[str, list[float], str]]:
     """(case, GET seconds, note) for: no flood, a foreign-uid flood, a same-uid flood."""
-    shell = LiveBash(world)  # type: ignore[arg-type]  # a bench World has the env and home it uses
+    shell = LiveBash(world)
     try:
         url, token = switch_endpoint(shell)
-        port = urllib.parse.urlsplit(url).port
-        assert port is not None
+        port = port_of(url)
         results = [("no flood", _timed_gets(url, token, requests), "")]
         for case, prefix in (("another uid", AS_NOBODY), ("our own uid", [])):
             flood = Flood(port, flood_size, hold=3.0, prefix=prefix)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from bench_world import SWITCHROLE, World
+from bench_world import BenchWorld
+
+from support.client_starts import counted, starts
 
 PROMPTS = 1000
 
@@ -136,22 +138,10 @@ def _firings() -> list[str]:
     ]
 
 
-def _wrapper(world: World) -> tuple[dict[str, str], Path]:
-    """A `switchrole` first on PATH that logs each start, then runs the real client."""
-    directory = world.root / "counting-bin"
-    directory.mkdir(exist_ok=True)
-    log = world.root / "client-starts.log"
-    wrapper = directory / "switchrole"
-    wrapper.write_text(f"#!/bin/sh\necho start >> '{log}'\nexec '{SWITCHROLE}' \"$@\"\n")
-    wrapper.chmod(0o755)
-    env = dict(world.env)
-    env["PATH"] = f"{directory}:{env['PATH']}"
-    return env, log
-
-
-def measure(world: World, shell: str, rounds: int) -> HookCost:
+def measure(world: BenchWorld, shell: str, rounds: int) -> HookCost:
     """Median cost per hook call while fresh, with the process-start check."""
-    env, log = _wrapper(world)
+    # The client's starts, one line each, and the script's loops-begin and loops-end lines.
+    env, log = counted(world.env, world.root / "counting")
     log.write_text("")
     argv = ["bash", "--norc", "--noprofile", "-c"] if shell == "bash" else ["zsh", "-f", "-c"]
     done = subprocess.run(
@@ -174,10 +164,11 @@ def measure(world: World, shell: str, rounds: int) -> HookCost:
             samples.setdefault(fields[1], []).append(float(per_call) * 1e6)
         elif fields[:1] == ["V"] and len(fields) > 1:
             version = fields[1]
-    entries = log.read_text().split()
-    if entries.count("start") < 2:  # `switchrole init` and `switchrole use` at least
-        raise RuntimeError(f"the counting wrapper saw no client start in {shell}: not first on PATH?")
+    entries = starts(log)
     begin, end = entries.index("loops-begin"), entries.index("loops-end")
+    clients = len(entries) - 2
+    if clients < 2:  # `switchrole init` and `switchrole use` at least
+        raise RuntimeError(f"the counting wrapper saw no client start in {shell}: not first on PATH?")
     micros = {label: statistics.median(values) for label, values in samples.items()}
     if "guard" in micros:
         # Per command: the trap's runs per iteration share the loop's difference. An armed run
@@ -188,7 +179,7 @@ def measure(world: World, shell: str, rounds: int) -> HookCost:
         shell=shell,
         version=version,
         micros=micros,
-        starts_during_loops=entries[begin:end].count("start"),
-        starts_total=entries.count("start"),
+        starts_during_loops=end - begin - 1,
+        starts_total=clients,
         prompts=PROMPTS * rounds * (len(_LOOPS[shell]) + (len(_GUARD_LOOPS) if shell == "bash" else 0)),
     )

@@ -18,12 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from support import (
-    ROLE2_ARN,
-    LiveBash,
-    timed_hook,
-    two_roles_world,
-)
+from support.pipe_shell import LiveBash, timed_hook
+from support.world import ROLE2_ARN, two_roles_world
 
 
 def summary(label: str, samples: list[float]) -> str:

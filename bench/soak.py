@@ -34,21 +34,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-sys.path.insert(0, str(HERE.parent / "tests" / "shell"))
 
 import psutil  # noqa: E402
-from shell_pty import PtyShell  # noqa: E402
 
-from support import (  # noqa: E402
-    ROLE2_ARN,
-    ROLE_ARN,
-    TWO_ROLES_CONFIG,
-    LiveBash,
-    kill9,
-    start_boto3_job,
-    switch_endpoint,
-    two_roles_world,
-)
+from support.agent import kill9  # noqa: E402
+from support.pipe_shell import LiveBash, start_boto3_job, switch_endpoint  # noqa: E402
+from support.pty_shell import PtyShell  # noqa: E402
+from support.world import ROLE2_ARN, ROLE_ARN, TWO_ROLES_CONFIG, two_roles_world  # noqa: E402
 
 PROFILES = {"bash": "test", "zsh": "second", "fish": "test"}
 

@@ -1,16 +1,20 @@
-"""Fixtures: STS servers on 127.0.0.1 (moto and our strict fake), a user's world, the agent."""
+"""Fixtures: STS servers on 127.0.0.1 (moto and our strict fake), a user's world, the agent,
+and shells that are always ended."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
 
-from federation_fake import FederationFake
-from sts_fake import StsFake
-from support import LiveBash, World, make_world
+from support.federation_fake import FederationFake
+from support.pipe_shell import LiveShells
+from support.pty_shell import PtyShell
+from support.sts_fake import Role, StsFake
+from support.world import ROLE_ARN, SOURCE_KEY, SOURCE_SECRET, World, make_world
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +44,6 @@ def world(moto_url: str) -> Iterator[World]:
 @pytest.fixture
 def fake_world(sts_fake: StsFake) -> Iterator[World]:
     """The scenario against the strict STS fake, with the source key registered there."""
-    from sts_fake import Role
-    from support import ROLE_ARN, SOURCE_KEY, SOURCE_SECRET
-
     sts_fake.add_user_key(SOURCE_KEY, SOURCE_SECRET)
     sts_fake.add_role(Role(ROLE_ARN))
     w = make_world(sts_fake.url)
@@ -52,11 +53,36 @@ def fake_world(sts_fake: StsFake) -> Iterator[World]:
 
 
 @pytest.fixture
-def live_bash() -> Iterator[list[LiveBash]]:
-    shells: list[LiveBash] = []
+def live_bash() -> Iterator[LiveShells]:
+    """Start live bash shells with ``live_bash.start(world)``; each is ended afterwards."""
+    shells = LiveShells()
     yield shells
     for shell in shells:
         shell.exit()
+
+
+@pytest.fixture
+def pty_shell(tmp_path: Path) -> Iterator[Callable[..., PtyShell]]:
+    """Start interactive shells: ``pty_shell("zsh", env, prompt="indicator")``; ``rc_before``
+    lines go into the rc file ahead of the init line (zsh's compinit, for completion), ``rc_after``
+    lines after it; ``init=False`` leaves the init line out (a shell that is not set up)."""
+    started: list[PtyShell] = []
+
+    def start(
+        shell: str,
+        env: dict[str, str],
+        prompt: str = "status",
+        rc_before: Sequence[str] = (),
+        init: bool = True,
+        rc_after: Sequence[str] = (),
+    ) -> PtyShell:
+        sh = PtyShell(shell, env, tmp_path / f"pty{len(started)}", prompt, rc_before, init, rc_after)
+        started.append(sh)
+        return sh
+
+    yield start
+    for sh in started:
+        sh.close()
 
 
 @pytest.fixture

@@ -7,79 +7,27 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import switchrole
-from sts_fake import Role, StsFake
-from support import ROLE_ARN, SCENARIO_CONFIG, SOURCE_KEY, World
+from support.agent import agent_log, agents_of, alive, env_ok, socket_file
+from support.exports import exported
+from support.sts_fake import Role, StsFake
+from support.waiting import wait_for
+from support.world import ROLE_ARN, SCENARIO_CONFIG, SOURCE_KEY, World
 
 ROLE2_ARN = "arn:aws:iam::333333333333:role/SecondRole"
 TWO_ROLES = SCENARIO_CONFIG + f"\n[profile test2]\nrole_arn = {ROLE2_ARN}\nsource_profile = default\n"
-
-
-def socket_file(world: World) -> Path:
-    return world.runtime / "switchrole" / "agent.sock"
-
-
-def agents_of(world: World) -> list[int]:
-    """Live agent processes whose HOME is this world's (we run as root: /proc is readable)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state == "Z":
-            continue
-        if b"switchrole.agent" in cmdline and f"HOME={world.home}".encode() in environ:
-            pids.append(int(entry.name))
-    return sorted(pids)
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_for(predicate: object, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def env_ok(world: World, profile: str = "test", **env: str) -> str:
-    out = world.run("env", profile, **env)
-    assert out.returncode == 0, out.stderr
-    assert "export AWS_ACCESS_KEY_ID=" in out.stdout
-    return out.stdout
-
-
-def exported(code: str, name: str) -> str:
-    prefix = f"export {name}='"
-    # bash and zsh get `builtin export`, plain sh `export`.
-    line = next(line.removeprefix("builtin ") for line in code.splitlines() if prefix in line)
-    return line[len(prefix) : -2]
 
 
 # -- (a) and (b) autostart and held sessions --------------------------------------------------
 
 
 def test_first_env_starts_exactly_one_agent(fake_world: World, sts_fake: StsFake) -> None:
-    assert agents_of(fake_world) == []
+    assert agents_of(fake_world.home) == []
     assert not socket_file(fake_world).exists()
-    env_ok(fake_world)
-    pids = agents_of(fake_world)
+    env_ok(fake_world, shell=None)
+    pids = agents_of(fake_world.home)
     assert len(pids) == 1
     assert fake_world.status()["pid"] == pids[0]
     assert socket_file(fake_world).is_socket()
@@ -105,20 +53,19 @@ def test_twenty_concurrent_shells_start_one_agent_and_make_one_sts_call(
         assert "export AWS_ACCESS_KEY_ID=" in stdout
     # Everyone got the same session.
     assert len({exported(stdout, "AWS_ACCESS_KEY_ID") for _, stdout, _ in results}) == 1
-    pids = agents_of(fake_world)
+    pids = agents_of(fake_world.home)
     assert len(pids) == 1, pids
     assert fake_world.status()["pid"] == pids[0]
     assert [p.name for p in socket_file(fake_world).parent.glob("*.sock")] == ["agent.sock"]
     assert sts_fake.count("AssumeRole") == 1
-    log = (fake_world.runtime / "switchrole" / "agent.log").read_text()
-    assert log.count("listening on") == 1
+    assert agent_log(fake_world).count("listening on") == 1
 
 
 def test_held_session_is_served_without_calling_sts(fake_world: World, sts_fake: StsFake) -> None:
-    first = env_ok(fake_world)
+    first = env_ok(fake_world, shell=None)
     assert sts_fake.count("AssumeRole") == 1
     for _ in range(3):
-        again = env_ok(fake_world)
+        again = env_ok(fake_world, shell=None)
         assert exported(again, "AWS_ACCESS_KEY_ID") == exported(first, "AWS_ACCESS_KEY_ID")
     assert sts_fake.count("AssumeRole") == 1
     assert sts_fake.count() == 1
@@ -128,16 +75,16 @@ def test_held_session_is_served_without_calling_sts(fake_world: World, sts_fake:
 
 
 def test_stale_socket_after_kill_9_is_replaced(fake_world: World, sts_fake: StsFake) -> None:
-    env_ok(fake_world)
+    env_ok(fake_world, shell=None)
     old = int(fake_world.status()["pid"])
     os.kill(old, signal.SIGKILL)
-    assert wait_for(lambda: not alive(old))
+    wait_for(lambda: not alive(old), 15, what="the killed agent to exit")
     assert socket_file(fake_world).is_socket(), "a killed agent leaves its socket behind"
     assert fake_world.run("status").returncode == 3
-    env_ok(fake_world)
+    env_ok(fake_world, shell=None)
     new = int(fake_world.status()["pid"])
     assert new != old
-    assert agents_of(fake_world) == [new]
+    assert agents_of(fake_world.home) == [new]
     # The new agent holds nothing from the old one: one more AssumeRole.
     assert sts_fake.count("AssumeRole") == 2
 
@@ -155,10 +102,10 @@ def test_daemon_start_status_stop(world: World) -> None:
     assert start.returncode == 0, start.stderr
     pid = int(world.status()["pid"])
     assert str(pid) in start.stdout
-    assert agents_of(world) == [pid]
+    assert agents_of(world.home) == [pid]
     again = world.run("daemon", "start")
     assert again.returncode == 0 and str(pid) in again.stdout
-    assert agents_of(world) == [pid]
+    assert agents_of(world.home) == [pid]
 
     status = world.run("daemon", "status")
     assert status.returncode == 0
@@ -199,9 +146,9 @@ def test_daemon_run_in_the_foreground(world: World) -> None:
         text=True,
     )
     try:
-        assert wait_for(lambda: socket_file(world).is_socket() or proc.poll() is not None)
+        wait_for(lambda: socket_file(world).is_socket() or proc.poll() is not None, 15, what="the socket")
         assert proc.poll() is None
-        env_ok(world)
+        env_ok(world, shell=None)
         assert world.status()["pid"] == proc.pid
         out = world.shell("bash", 'eval "$(switchrole env test)" && aws sts get-caller-identity')
         assert out.returncode == 0, out.stderr
@@ -233,7 +180,7 @@ def test_daemon_run_sigint_also_cleans_up(world: World) -> None:
         text=True,
     )
     try:
-        assert wait_for(lambda: socket_file(world).is_socket() or proc.poll() is not None)
+        wait_for(lambda: socket_file(world).is_socket() or proc.poll() is not None, 15, what="the socket")
         assert world.status()["pid"] == proc.pid
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
@@ -289,7 +236,7 @@ def upgraded_env(world: World, tmp_path: Path, version: str) -> dict[str, str]:
 
 
 def test_upgraded_client_replaces_the_old_agent(world: World, tmp_path: Path) -> None:
-    env_ok(world)
+    env_ok(world, shell=None)
     old = int(world.status()["pid"])
     assert world.status()["version"] == switchrole.__version__
     # The new client runs with the new version and so does the agent it starts.
@@ -302,7 +249,7 @@ def test_upgraded_client_replaces_the_old_agent(world: World, tmp_path: Path) ->
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "export AWS_ACCESS_KEY_ID=" in out.stdout
-    assert wait_for(lambda: not alive(old)), "the old agent did not go away"
+    wait_for(lambda: not alive(old), 15, what="the old agent to go away")
     status = subprocess.run(
         [sys.executable, "-m", "switchrole", "status", "--json"],
         env=env,
@@ -314,7 +261,7 @@ def test_upgraded_client_replaces_the_old_agent(world: World, tmp_path: Path) ->
     new = json.loads(status.stdout)
     assert new["version"] == "9.9.9"
     assert new["pid"] != old
-    assert agents_of(world) == [new["pid"]]
+    assert agents_of(world.home) == [new["pid"]]
     stop = subprocess.run(
         [sys.executable, "-m", "switchrole", "daemon", "stop"],
         env=env,
@@ -340,9 +287,11 @@ def test_new_client_replaces_an_agent_from_an_older_version(world: World) -> Non
         text=True,
     )
     try:
-        assert wait_for(lambda: socket_file(world).is_socket() or old_agent.poll() is not None)
+        wait_for(
+            lambda: socket_file(world).is_socket() or old_agent.poll() is not None, 15, what="the socket"
+        )
         assert old_agent.poll() is None
-        env_ok(world)
+        env_ok(world, shell=None)
         assert old_agent.wait(timeout=15) == 0
     finally:
         if old_agent.poll() is None:
@@ -351,12 +300,12 @@ def test_new_client_replaces_an_agent_from_an_older_version(world: World) -> Non
     status = world.status()
     assert status["version"] == switchrole.__version__
     assert status["pid"] != old_agent.pid
-    assert agents_of(world) == [status["pid"]]
+    assert agents_of(world.home) == [status["pid"]]
 
 
 def test_client_that_keeps_meeting_another_version_fails_closed(world: World) -> None:
     # A client that keeps meeting agents of another version gives up cleanly, eval-safe.
-    env_ok(world)
+    env_ok(world, shell=None)
     code = (
         "import switchrole; switchrole.__version__ = '0.0.1'\n"
         "from switchrole.cli import main\n"
@@ -371,7 +320,7 @@ def test_client_that_keeps_meeting_another_version_fails_closed(world: World) ->
     assert "Traceback" not in out.stderr
     assert "0.0.1" in out.stderr
     # Afterwards the installed client works again.
-    env_ok(world)
+    env_ok(world, shell=None)
     assert world.status()["version"] == switchrole.__version__
 
 
@@ -397,4 +346,4 @@ def test_list_shows_profiles_and_kinds(world: World) -> None:
     assert by_name["test"]["role_arn"] == ROLE_ARN
     assert by_name["test"]["source_profile"] == "default"
     # list reads the config itself: no agent needed, none started.
-    assert agents_of(world) == []
+    assert agents_of(world.home) == []

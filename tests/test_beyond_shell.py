@@ -18,40 +18,15 @@ import urllib.request
 
 import pytest
 
-from federation_fake import FederationFake
-from sts_fake import StsFake
-from support import (
-    ROLE_ARN,
-    SCENARIO_CONFIG,
-    SOURCE_KEY,
-    SOURCE_SECRET,
-    SWITCHROLE,
-    LiveBash,
-    World,
-    eval_line,
-    http_get,
-    switch_endpoint,
-)
+from support.clock import epoch
+from support.exports import DUMP, SECTION, environment, snapshots
+from support.federation_fake import FederationFake
+from support.net import http_get
+from support.pipe_shell import LiveShells, switch_endpoint
+from support.sts_fake import StsFake
+from support.world import ROLE_ARN, SCENARIO_CONFIG, SOURCE_KEY, SOURCE_SECRET, SWITCHROLE, World, eval_line
 
 ROLE_ARN_PREFIX = "arn:aws:sts::222222222222:assumed-role/TestSwitchRole/"
-SECTION = "\0@@section@@\0"
-DUMP = "env -0; printf '\\0@@section@@\\0'"  # one environment snapshot, NUL-separated
-
-
-def _env(chunk: str) -> dict[str, str]:
-    """One environment snapshot printed by DUMP."""
-    return dict(entry.split("=", 1) for entry in chunk.split("\0") if entry)
-
-
-def _sections(stdout: str) -> list[dict[str, str]]:
-    """Environment snapshots printed by DUMP, in order (whatever follows the last is dropped)."""
-    return [_env(chunk) for chunk in stdout.split(SECTION)[:-1]]
-
-
-def _rfc3339(text: str) -> float:
-    import calendar
-
-    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 # -- 1. endpoint mode keeps a long-running process fresh ----------------------------------
@@ -112,9 +87,8 @@ def test_endpoint_mode_keeps_a_long_running_process_fresh(fake_world: World, sts
 # -- 2. the endpoint refuses requests ------------------------------------------------------
 
 
-def test_endpoint_refuses_requests_without_this_shells_token(world: World, live_bash: list[LiveBash]) -> None:
-    one, two = LiveBash(world), LiveBash(world)
-    live_bash += [one, two]
+def test_endpoint_refuses_requests_without_this_shells_token(world: World, live_bash: LiveShells) -> None:
+    one, two = live_bash.start(world), live_bash.start(world)
     url1, token1 = switch_endpoint(one)
     url2, token2 = switch_endpoint(two)
     assert token1 != token2
@@ -129,7 +103,7 @@ def test_endpoint_refuses_requests_without_this_shells_token(world: World, live_
         assert {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"} <= set(creds)
         assert "SessionToken" not in creds
         assert creds["AccessKeyId"].startswith("ASIA")
-        assert _rfc3339(creds["Expiration"]) > time.time()
+        assert epoch(creds["Expiration"]) > time.time()
 
     assert http_get(url1, None)[0] == 401
     assert http_get(url1, "")[0] == 401
@@ -141,62 +115,6 @@ def test_endpoint_refuses_requests_without_this_shells_token(world: World, live_
     status, body = http_get(url2, token2)
     assert status == 200, body
     assert "Token" in json.loads(body)
-
-
-KEY_NOW = "import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)"
-
-
-def test_endpoint_serves_held_credentials_while_sts_hangs(
-    fake_world: World, sts_fake: StsFake, live_bash: list[LiveBash]
-) -> None:
-    """An STS that does not answer must not take away credentials that still work: a process
-    started from the endpoint shell inside the refresh margin gets the held ones, in the time
-    botocore's container provider waits (2 s a try, 3 tries)."""
-    sts_fake.lifetime = 30
-    shell = LiveBash(fake_world)
-    live_bash.append(shell)
-    url, token = switch_endpoint(shell)
-    status, body = http_get(url, token)
-    assert status == 200, body
-    held = json.loads(body)
-    expires = _rfc3339(held["Expiration"])
-    sts_fake.set_stall(120)
-
-    time.sleep(max(0.0, expires - 9 - time.time()))  # past refresh_at (expiry - 10 s)
-    started = time.time()
-    out = shell.run(f'"{sys.executable}" -c "{KEY_NOW}" 2>&1')
-    assert out.strip() == held["AccessKeyId"], (
-        f"a boto3 process got no credentials from the endpoint after {time.time() - started:.1f} s "
-        f"although the agent held valid ones for {expires - started:.0f} s more: {out.strip()[-300:]}"
-    )
-
-
-def test_endpoint_never_hands_out_expired_credentials(
-    fake_world: World, sts_fake: StsFake, live_bash: list[LiveBash]
-) -> None:
-    sts_fake.lifetime = 30
-    shell = LiveBash(fake_world)
-    live_bash.append(shell)
-    url, token = switch_endpoint(shell)
-    status, body = http_get(url, token)
-    assert status == 200, body
-    held = json.loads(body)
-    expires = _rfc3339(held["Expiration"])
-    sts_fake.set_down(True)
-
-    time.sleep(max(0.0, expires + 1 - time.time()))
-    status, body = http_get(url, token)
-    assert status == 503, body
-    assert held["AccessKeyId"].encode() not in body and held["SecretAccessKey"].encode() not in body
-    assert b"test" in body  # the message names the profile
-
-    # STS back: the endpoint recovers by itself.
-    sts_fake.set_down(False)
-    status, body = http_get(url, token)
-    assert status == 200, body
-    fresh = json.loads(body)
-    assert fresh["AccessKeyId"] != held["AccessKeyId"]
-    assert _rfc3339(fresh["Expiration"]) > time.time()
 
 
 # -- 3. credential_process ------------------------------------------------------------------
@@ -226,7 +144,7 @@ def test_credential_process_prints_the_documented_json(world: World) -> None:
     assert data["Version"] == 1 and type(data["Version"]) is int
     assert data["AccessKeyId"].startswith("ASIA")
     assert data["SecretAccessKey"] and data["SessionToken"]
-    assert _rfc3339(data["Expiration"]) > time.time() + 15 * 60
+    assert epoch(data["Expiration"]) > time.time() + 15 * 60
 
 
 def test_credential_process_unknown_profile_fails_without_json(world: World) -> None:
@@ -252,7 +170,7 @@ def test_exec_passes_a_fatal_signal_through(world: World) -> None:
 def test_exec_runs_the_command_with_the_roles_variables(world: World) -> None:
     out = world.run("exec", "test", "--", "sh", "-c", DUMP, AWS_PROFILE="old", AWS_DEFAULT_PROFILE="old")
     assert out.returncode == 0, out.stderr
-    (env,) = _sections(out.stdout)
+    (env,) = snapshots(out.stdout)
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert env["AWS_SECRET_ACCESS_KEY"] and env["AWS_SESSION_TOKEN"]
     assert env["AWS_DEFAULT_REGION"] == "ap-northeast-1"
@@ -403,7 +321,7 @@ def test_endpoint_mode_restores_the_files_on_leaving(world: World, originally: s
     )
     out = world.shell("bash", script)
     assert out.returncode == 0, out.stderr
-    before, endpoint, left, keys = _sections(out.stdout)
+    before, endpoint, left, keys = snapshots(out.stdout)
 
     assert endpoint["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
     assert endpoint["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
@@ -440,7 +358,7 @@ def test_switching_from_endpoint_mode_to_keys_restores_the_files(world: World) -
     )
     out = world.shell("bash", script)
     assert out.returncode == 0, out.stderr
-    keys, left = _sections(out.stdout)
+    keys, left = snapshots(out.stdout)
     assert keys["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert keys["SWITCHROLE_MODE"] == "keys"
     assert keys["AWS_SHARED_CREDENTIALS_FILE"] == credentials
@@ -466,7 +384,7 @@ def test_switching_to_endpoint_mode_twice_still_restores_the_originals(world: Wo
     )
     out = world.shell("bash", script)
     assert out.returncode == 0, out.stderr
-    endpoint, left = _sections(out.stdout)
+    endpoint, left = snapshots(out.stdout)
     assert endpoint["SWITCHROLE_ORIG_AWS_SHARED_CREDENTIALS_FILE"] == credentials
     assert endpoint["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
     assert left["AWS_SHARED_CREDENTIALS_FILE"] == credentials
@@ -483,7 +401,7 @@ def test_exec_from_an_endpoint_mode_shell_gives_keys_and_the_real_files(world: W
     )
     out = world.shell("bash", script)
     assert out.returncode == 0, (out.returncode, out.stderr)
-    (env,) = _sections(out.stdout)
+    (env,) = snapshots(out.stdout)
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert env["AWS_SHARED_CREDENTIALS_FILE"] == credentials
     assert "BOTO_CONFIG" not in env
@@ -527,7 +445,7 @@ def test_endpoint_mode_hides_default_credentials_in_the_config_file(world: World
     assert out.returncode == 0, (out.returncode, out.stderr)
     chunks = out.stdout.split(SECTION)
     assert len(chunks) == 4, out.stdout
-    endpoint, left = _env(chunks[0]), _env(chunks[2])
+    endpoint, left = environment(chunks[0], "\0"), environment(chunks[2], "\0")
     assert endpoint["AWS_CONFIG_FILE"] == os.devnull
     assert endpoint["SWITCHROLE_ORIG_AWS_CONFIG_FILE"] == ""
     who_said = json.loads(chunks[1].strip())

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import switchrole
-from support import World
+from support.world import World
 
 PACKAGE = Path(switchrole.__file__).parent
 CLIENT_MODULES = ("__init__", "__main__", "cli", "client", "protocol", "wire", "render", "paths")

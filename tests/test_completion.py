@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ROLE2_ARN, ROLE_ARN, SCENARIO_CONFIG, SOURCE_KEY, SOURCE_SECRET, World
+from support.world import ROLE2_ARN, ROLE_ARN, SCENARIO_CONFIG, SOURCE_KEY, SOURCE_SECRET, World
 from switchrole.commands import DAEMON_ACTIONS, SHELLS, VISIBLE
 
 FORBIDDEN = ("boto3", "botocore", "psutil", "watchdog", "switchrole.agent")

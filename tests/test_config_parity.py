@@ -32,8 +32,8 @@ from typing import Any
 import boto3
 import pytest
 
-from sts_fake import Call, Role, StsFake, write_sso_token_cache
-from support import BIN, ROLE_ARN, SOURCE_KEY, SOURCE_SECRET, World, scenario_credentials
+from support.sts_fake import Call, Role, StsFake, write_sso_token_cache
+from support.world import BIN, ROLE_ARN, SOURCE_KEY, SOURCE_SECRET, World, scenario_credentials
 
 AWS = str(BIN / "aws")
 USER_SESSION = "switchrole-tester"  # the default role_session_name: switchrole-<USER>

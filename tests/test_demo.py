@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from support import BIN, SWITCHROLE
+from support.agent import agents_of
+from support.world import BIN, SWITCHROLE
 
 ARN = "arn:aws:sts::222222222222:assumed-role/TestSwitchRole/"
 FIRST_SWITCH = r"\(the switch took (\d+\.\d\d) s, including the agent's start and the AssumeRole\)"
@@ -27,24 +27,6 @@ def demo_env(tmp_path: object) -> dict[str, str]:
     }
 
 
-def agents_with_home(home: str) -> list[int]:
-    """Agents started with this HOME (the demo's own temporary world)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if b"switchrole.agent" in cmdline and b"\0HOME=" + home.encode() + b"\0" in b"\0" + environ:
-            pids.append(int(entry))
-    return pids
-
-
 def test_demo_walks_the_scenario_and_cleans_up(tmp_path: object) -> None:
     out = subprocess.run(
         [SWITCHROLE, "demo"], env=demo_env(tmp_path), capture_output=True, text=True, timeout=120
@@ -55,7 +37,7 @@ def test_demo_walks_the_scenario_and_cleans_up(tmp_path: object) -> None:
     assert "Traceback" not in out.stdout + out.stderr
     home = re.search(r"A throwaway HOME at (\S+),", out.stdout)
     assert home is not None
-    assert agents_with_home(home[1]) == []
+    assert agents_of(home[1]) == []
     assert "@@" not in out.stdout  # the shell's marker for the end of the switch is not shown
 
 
@@ -99,4 +81,4 @@ def test_demo_shell_lets_you_switch_yourself(tmp_path: object) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
-    assert agents_with_home(home) == []
+    assert agents_of(home) == []

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sts_fake import Role, StsFake
-from support import ROLE_ARN, SCENARIO_CONFIG, SHELLS, World, agent_log
+from support.agent import agent_log, env_ok, start_agent, warm_agent
+from support.sts_fake import Role, StsFake
+from support.world import ROLE_ARN, SCENARIO_CONFIG, SHELLS, World
 
 UNTRUSTING_ARN = "arn:aws:iam::222222222222:role/Untrusting"
 UNREGISTERED_ARN = "arn:aws:iam::222222222222:role/NotInThisAccount"
@@ -71,26 +72,9 @@ def assert_fails_closed(world: World, profile: str, shells: tuple[str, ...] = SH
 
 
 def assert_agent_still_serves(world: World, pid: int) -> None:
-    ok = world.run("env", "test")
-    assert ok.returncode == 0, ok.stderr
-    assert "export AWS_ACCESS_KEY_ID=" in ok.stdout
+    env_ok(world, shell=None)
     assert world.status()["pid"] == pid
     assert "Traceback" not in agent_log(world)
-
-
-def warm_agent(world: World) -> int:
-    """Start the agent with a good request so later failures can be checked against its pid."""
-    ok = world.run("env", "test")
-    assert ok.returncode == 0, ok.stderr
-    return int(world.status()["pid"])
-
-
-def started_agent(world: World) -> int:
-    """Start the agent holding no session: a broken config then has nothing to fall back on
-    (held sessions are served from the last version that parsed; tests/agent/test_robustness)."""
-    ok = world.run("daemon", "start")
-    assert ok.returncode == 0, ok.stderr
-    return int(world.status()["pid"])
 
 
 @pytest.fixture
@@ -151,7 +135,7 @@ def test_profile_that_is_not_a_role(world: World) -> None:
 
 
 def test_config_with_a_line_before_any_section(world: World) -> None:
-    pid = started_agent(world)
+    pid = start_agent(world)
     config = world.aws / "config"
     world.write("this is not ini\n" + SCENARIO_CONFIG)
     message = assert_fails_closed(world, "test")
@@ -162,7 +146,7 @@ def test_config_with_a_line_before_any_section(world: World) -> None:
 
 
 def test_config_with_an_unclosed_section_header(world: World) -> None:
-    pid = started_agent(world)
+    pid = start_agent(world)
     config = world.aws / "config"
     broken = SCENARIO_CONFIG.replace("[profile test]", "[profile test")
     lineno = broken.splitlines().index("[profile test") + 1
@@ -186,7 +170,7 @@ def test_parse_error_quotes_the_bad_line_without_python_escapes(world: World) ->
 
 
 def test_broken_credentials_file_names_that_file(world: World) -> None:
-    pid = started_agent(world)
+    pid = start_agent(world)
     credentials = world.aws / "credentials"
     world.write(credentials="aws_access_key_id = AKIA\n[default]\n")
     message = assert_fails_closed(world, "test", shells=("bash",))
@@ -230,7 +214,7 @@ def test_sts_down(fake_world: World, sts_fake: StsFake) -> None:
 
 
 def test_error_output_never_contains_the_source_secret(denying_world: World) -> None:
-    from support import SOURCE_SECRET
+    from support.world import SOURCE_SECRET
 
     for profile in ("nope", "orphan", "needs-keys", "unregistered", "untrusting", "default"):
         out = denying_world.run("env", profile)

@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 
-from support import ROLE_ARN, TWO_ROLES_CONFIG, World
+from support.world import ROLE_ARN, TWO_ROLES_CONFIG, World
 
 ASSUMED_PREFIX = "arn:aws:sts::" + ROLE_ARN.split(":")[4] + ":assumed-role/"
 

@@ -25,32 +25,27 @@ from typing import Any
 import pytest
 
 import switchrole
-from federation_fake import FederationFake
-from flood import Flood
-from sts_fake import StsFake
-from support import (
+from support.agent import agent_dir, agent_log, agent_pid, kill9, socket_file
+from support.exports import environment
+from support.federation_fake import FederationFake
+from support.flood import Flood
+from support.net import http_get, port_of, raw_request, status_of
+from support.pipe_shell import LiveBash, LiveShells, switch_endpoint
+from support.sts_fake import StsFake
+from support.waiting import wait_for
+from support.world import (
     AS_NOBODY,
     NOBODY,
     ROLE_ARN,
     SCENARIO_CONFIG,
     SOURCE_KEY,
     SWITCHROLE,
-    LiveBash,
     World,
-    agent_log,
-    http_get,
-    kill9,
     scenario_credentials,
     shell_argv,
-    switch_endpoint,
-    wait_until,
 )
 
 KEY_NOW = "import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)"
-
-
-def _agent_pid(world: World) -> int:
-    return int(world.status()["pid"])
 
 
 def _start_agent_with_fd_limit(world: World, limit: int) -> int:
@@ -68,7 +63,7 @@ def _start_agent_with_fd_limit(world: World, limit: int) -> int:
         preexec_fn=lower,
     )
     assert out.returncode == 0, out.stderr
-    pid = _agent_pid(world)
+    pid = agent_pid(world)
     limits = Path(f"/proc/{pid}/limits").read_text()
     line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
     assert line.split()[3:5] == [str(limit), str(limit)], line
@@ -79,21 +74,14 @@ def _fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _port(url: str) -> int:
-    port = urllib.parse.urlsplit(url).port
-    assert port is not None
-    return port
-
-
 # -- 1. the endpoint under a connection flood ------------------------------------------------
 
 
-def _endpoint_shell(world: World, live_bash: list[LiveBash], fd_limit: int) -> tuple[int, LiveBash, str, str]:
+def _endpoint_shell(world: World, live_bash: LiveShells, fd_limit: int) -> tuple[int, LiveBash, str, str]:
     """An agent at soft = hard fd limit ``fd_limit`` and a live bash in endpoint mode:
     (agent pid, shell, URL, token)."""
     pid = _start_agent_with_fd_limit(world, fd_limit)
-    shell = LiveBash(world)
-    live_bash.append(shell)
+    shell = live_bash.start(world)
     url, token = switch_endpoint(shell)
     return pid, shell, url, token
 
@@ -108,53 +96,51 @@ def _assert_served(world: World, shell: LiveBash, url: str, token: str) -> None:
 
 
 def test_endpoint_flood_from_another_uid_is_dropped_and_the_owner_keeps_being_served(
-    world: World, live_bash: list[LiveBash]
+    world: World, live_bash: LiveShells
 ) -> None:
     pid, shell, url, token = _endpoint_shell(world, live_bash, 1024)
-    flood = Flood(_port(url), 1100, hold=5.0, prefix=AS_NOBODY)
+    flood = Flood(port_of(url), 1100, hold=5.0, prefix=AS_NOBODY)
     # While another user holds 1,100 connections open, the rightful SDK and shells are served.
     # The agent closes them as it accepts them; on a loaded machine it may still be catching up
     # with the backlog when the flood reports, so it gets a moment (well inside the hold).
-    assert wait_until(lambda: _fd_count(pid) < 200, timeout=3), "another user's connections are held"
+    wait_for(lambda: _fd_count(pid) < 200, 3, what="another user's connections to be dropped")
     _assert_served(world, shell, url, token)
     result = flood.result()
     assert result["uid"] == NOBODY
     assert result["connected"] >= 1000, result
     assert result["closed"] == result["connected"], "a foreign uid's connection was kept open"
 
-    assert _agent_pid(world) == pid
+    assert agent_pid(world) == pid
     assert f"refused connections from uid {NOBODY}" in agent_log(world)
     assert agent_log(world).count(f"uid {NOBODY}") == 1, "the flood flooded the log too"
 
 
-def test_endpoint_flood_from_our_own_uid_cannot_lock_out_the_sdk(
-    world: World, live_bash: list[LiveBash]
-) -> None:
+def test_endpoint_flood_from_our_own_uid_cannot_lock_out_the_sdk(world: World, live_bash: LiveShells) -> None:
     pid, shell, url, token = _endpoint_shell(world, live_bash, 1024)
-    flood = Flood(_port(url), 1100, hold=5.0)
+    flood = Flood(port_of(url), 1100, hold=5.0)
     # Idle connections are capped, the oldest dropped for newcomers: never near the fd limit
     # (given a moment to catch up with the backlog, as above).
-    assert wait_until(lambda: _fd_count(pid) < 400, timeout=3), _fd_count(pid)
+    wait_for(lambda: _fd_count(pid) < 400, 3, what="fewer than 400 fds", show=lambda: _fd_count(pid))
     _assert_served(world, shell, url, token)
     result = flood.result()
     assert result["connected"] >= 1000, result
     assert result["closed"] >= result["connected"] - 128, result
 
-    assert _agent_pid(world) == pid
+    assert agent_pid(world) == pid
     status, _ = http_get(url, token)
     assert status == 200
     assert "Traceback" not in agent_log(world)
 
 
 def test_agent_at_its_real_fd_limit_pauses_accepting_and_recovers(
-    world: World, live_bash: list[LiveBash]
+    world: World, live_bash: LiveShells
 ) -> None:
     """Out of descriptors on both sockets at once: the agent waits, serves again, keeps its
     sessions, and its refresher lives on."""
     pid, _shell, url, token = _endpoint_shell(world, live_bash, 96)
     held = world.status()["sessions"][0]["expiration"]
 
-    sock_path = str(world.runtime / "switchrole" / "agent.sock")
+    sock_path = str(socket_file(world))
     unix_flood = []
     for _ in range(150):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -165,35 +151,21 @@ def test_agent_at_its_real_fd_limit_pauses_accepting_and_recovers(
             s.close()
             break
         unix_flood.append(s)
-    tcp = Flood(_port(url), 150, hold=2.0)
+    tcp = Flood(port_of(url), 150, hold=2.0)
     assert tcp.result()["connected"] > 0
     for s in unix_flood:
         s.close()
 
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and world.run("env", "test").returncode != 0:
-        time.sleep(0.5)
-    assert world.run("env", "test").returncode == 0
+    wait_for(
+        lambda: world.run("env", "test").returncode == 0, 20, interval=0.5, what="`env test` to work again"
+    )
     assert http_get(url, token)[0] == 200
-    assert _agent_pid(world) == pid
+    assert agent_pid(world) == pid
     status = world.status()
     assert status["sessions"][0]["expiration"] == held
     log = agent_log(world)
     assert "pausing" in log, log[-2000:]
     assert "Traceback" not in log and "refresh pass failed" not in log
-
-
-def _raw_request(port: int, request: bytes, timeout: float = 10) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(request)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    return data
-
-
-def _status_of(reply: bytes) -> int:
-    return int(reply.split(b" ", 2)[1])
 
 
 @pytest.mark.parametrize(
@@ -209,29 +181,27 @@ def _status_of(reply: bytes) -> int:
     ],
 )
 def test_endpoint_answers_only_loopback_host_names(
-    world: World, live_bash: list[LiveBash], host: str, served: bool
+    world: World, live_bash: LiveShells, host: str, served: bool
 ) -> None:
-    shell = LiveBash(world)
-    live_bash.append(shell)
+    shell = live_bash.start(world)
     url, token = switch_endpoint(shell)
-    port = _port(url)
+    port = port_of(url)
     request = (
         f"GET /credentials HTTP/1.1\r\nHost: {host.format(port=port)}\r\nAuthorization: {token}\r\n\r\n"
     ).encode()
-    reply = _raw_request(port, request)
+    reply = raw_request(port, request)
     if served:
-        assert _status_of(reply) == 200, reply[:200]
+        assert status_of(reply) == 200, reply[:200]
         assert b'"AccessKeyId"' in reply
     else:
-        assert _status_of(reply) == 421, reply[:200]
+        assert status_of(reply) == 421, reply[:200]
         assert b"ASIA" not in reply
 
 
-def test_endpoint_refuses_malformed_and_smuggled_requests(world: World, live_bash: list[LiveBash]) -> None:
-    shell = LiveBash(world)
-    live_bash.append(shell)
+def test_endpoint_refuses_malformed_and_smuggled_requests(world: World, live_bash: LiveShells) -> None:
+    shell = live_bash.start(world)
     url, token = switch_endpoint(shell)
-    port = _port(url)
+    port = port_of(url)
     host = f"Host: 127.0.0.1:{port}\r\n"
     auth = f"Authorization: {token}\r\n"
     cases = {
@@ -242,11 +212,11 @@ def test_endpoint_refuses_malformed_and_smuggled_requests(world: World, live_bas
         "NONSENSE\r\n\r\n": 400,
     }
     for request, expected in cases.items():
-        reply = _raw_request(port, request.encode())
-        assert _status_of(reply) == expected, (request, reply[:200])
+        reply = raw_request(port, request.encode())
+        assert status_of(reply) == expected, (request, reply[:200])
         assert b"ASIA" not in reply
     # A request head over the size cap is dropped unanswered.
-    assert _raw_request(port, b"GET /credentials HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n") == b""
+    assert raw_request(port, b"GET /credentials HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n") == b""
 
 
 def _trickle(connect: Any, payload: bytes) -> float:
@@ -268,13 +238,10 @@ def _trickle(connect: Any, payload: bytes) -> float:
     return time.monotonic() - started
 
 
-def test_a_trickling_client_is_cut_off_by_a_per_request_deadline(
-    world: World, live_bash: list[LiveBash]
-) -> None:
-    shell = LiveBash(world)
-    live_bash.append(shell)
+def test_a_trickling_client_is_cut_off_by_a_per_request_deadline(world: World, live_bash: LiveShells) -> None:
+    shell = live_bash.start(world)
     url, _token = switch_endpoint(shell)
-    sock_path = str(world.runtime / "switchrole" / "agent.sock")
+    sock_path = str(socket_file(world))
 
     def unix() -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -288,7 +255,9 @@ def test_a_trickling_client_is_cut_off_by_a_per_request_deadline(
         threading.Thread(
             target=lambda: results.__setitem__(
                 "tcp",
-                _trickle(lambda: socket.create_connection(("127.0.0.1", _port(url))), b"GET /" + b"a" * 200),
+                _trickle(
+                    lambda: socket.create_connection(("127.0.0.1", port_of(url))), b"GET /" + b"a" * 200
+                ),
             )
         ),
     ]
@@ -304,65 +273,62 @@ def test_a_trickling_client_is_cut_off_by_a_per_request_deadline(
 # -- 1b. the endpoint's port outlives the agent ----------------------------------------------
 
 
-def test_a_restarted_agent_serves_on_the_recorded_port(world: World, live_bash: list[LiveBash]) -> None:
-    shell = LiveBash(world)
-    live_bash.append(shell)
+def test_a_restarted_agent_serves_on_the_recorded_port(world: World, live_bash: LiveShells) -> None:
+    shell = live_bash.start(world)
     url, _token = switch_endpoint(shell)
-    port_file = world.runtime / "switchrole" / "endpoint.port"
-    assert port_file.read_text().strip() == str(_port(url))
+    port_file = agent_dir(world) / "endpoint.port"
+    assert port_file.read_text().strip() == str(port_of(url))
     assert stat.S_IMODE(port_file.stat().st_mode) == 0o600
 
-    old = _agent_pid(world)
+    old = agent_pid(world)
     kill9(old)
     assert world.run("daemon", "start").returncode == 0
-    new = _agent_pid(world)
+    new = agent_pid(world)
     assert new != old
     # The new agent claimed the port at start, before any endpoint request: nobody else can.
     with pytest.raises(OSError):
         squatter = socket.socket()
         try:
-            squatter.bind(("127.0.0.1", _port(url)))
+            squatter.bind(("127.0.0.1", port_of(url)))
         finally:
             squatter.close()
     status, _ = http_get(url, None)
     assert status == 401  # answered by switchrole's endpoint, not by a squatter
 
 
-def test_a_taken_port_is_reported_and_replaced(world: World, live_bash: list[LiveBash]) -> None:
-    shell = LiveBash(world)
-    live_bash.append(shell)
+def test_a_taken_port_is_reported_and_replaced(world: World, live_bash: LiveShells) -> None:
+    shell = live_bash.start(world)
     url, _ = switch_endpoint(shell)
-    kill9(_agent_pid(world))
+    kill9(agent_pid(world))
     squatter = socket.socket()
     squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    squatter.bind(("127.0.0.1", _port(url)))
+    squatter.bind(("127.0.0.1", port_of(url)))
     squatter.listen(1)
     try:
         assert world.run("daemon", "start").returncode == 0
         new_url, _ = switch_endpoint(shell)
-        assert _port(new_url) != _port(url)
-        assert f"endpoint port {_port(url)} is taken" in agent_log(world)
-        port_file = world.runtime / "switchrole" / "endpoint.port"
-        assert port_file.read_text().strip() == str(_port(new_url))
+        assert port_of(new_url) != port_of(url)
+        assert f"endpoint port {port_of(url)} is taken" in agent_log(world)
+        port_file = agent_dir(world) / "endpoint.port"
+        assert port_file.read_text().strip() == str(port_of(new_url))
     finally:
         squatter.close()
 
 
 def test_daemon_stop_warns_endpoint_users_and_an_idle_exit_forgets_the_port(
-    world: World, live_bash: list[LiveBash]
+    world: World, live_bash: LiveShells
 ) -> None:
-    shell = LiveBash(world)
-    live_bash.append(shell)
+    shell = live_bash.start(world)
     switch_endpoint(shell)
     out = world.run("daemon", "stop")
     assert out.returncode == 0
     assert "1 shell(s) use the loopback endpoint" in out.stderr
-    assert (world.runtime / "switchrole" / "endpoint.port").exists()
+    assert (agent_dir(world) / "endpoint.port").exists()
     # With no endpoint shell left, an agent that stops gives the port up.
     shell.exit()
     assert world.run("daemon", "start").returncode == 0
     assert world.run("daemon", "stop").returncode == 0
-    assert not (world.runtime / "switchrole" / "endpoint.port").exists()
+    assert not (agent_dir(world) / "endpoint.port").exists()
 
 
 # -- 2. console: the sign-in token never on a command line -----------------------------------
@@ -391,7 +357,7 @@ def test_console_hands_the_browser_a_private_page_not_the_token(
     assert token not in argv and "SigninToken" not in argv and "federation" not in argv
     (page_url,) = argv.split()
     page = Path(page_url.removeprefix("file://"))
-    assert page.parent == world.runtime / "switchrole" / "console"
+    assert page.parent == agent_dir(world) / "console"
     assert Path(f"{record}.mode").read_text().strip() == "600"
     assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
     target = re.search(r'content="0;url=([^"]+)"', Path(f"{record}.page").read_text())
@@ -418,10 +384,7 @@ def test_console_pages_are_removed_after_their_time(tmp_path: Path) -> None:
     assert (
         "SigninToken=abc&lt;&gt;&quot;" in text and "<>" not in text.split("<body>")[1].split("continue")[0]
     )
-    deadline = time.monotonic() + 5
-    while path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not path.exists()
+    wait_for(lambda: not path.exists(), 5, what="the page to be removed")
 
 
 # -- 3. a switch never fails open -------------------------------------------------------------
@@ -512,7 +475,7 @@ def test_use_and_the_hook_refresh_show_no_secret_under_tracing(world: World, she
     assert "OPTIONS-KEPT" in out.stdout
     refreshed = re.search(r"REFRESHED (\d+)", out.stdout)
     assert refreshed and refreshed[1] != "0", out.stdout  # the hook ran the client and evaluated
-    env = dict(line.split("=", 1) for line in out.stdout.splitlines() if line.startswith("AWS_"))
+    env = environment(out.stdout)
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert out.stderr.strip(), "nothing was traced at all: the test would prove nothing"
     for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):
@@ -675,10 +638,10 @@ def test_daemon_install_leaves_existing_directories_alone(world: World) -> None:
 
 def test_version_skew_is_logged_with_both_versions(world: World) -> None:
     assert world.run("env", "test").returncode == 0
-    pid = _agent_pid(world)
+    pid = agent_pid(world)
     request = {"v": 1, "client": "0.0.1-old", "op": "ping"}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(str(world.runtime / "switchrole" / "agent.sock"))
+        s.connect(str(socket_file(world)))
         s.sendall(json.dumps(request).encode() + b"\n")
         reply = s.makefile("rb").readline()
     assert json.loads(reply)["error"]["code"] == "version_skew"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from support import World, eval_line
+from support.world import World, eval_line
 
 COMMANDS = [
     "use",

@@ -9,20 +9,21 @@ to provide the code instead of hanging, and ``mfa_process`` makes it unattended.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pexpect
 import pytest
 
-from sts_fake import Role, StsFake
-from support import SWITCHROLE, World
+from support.agent import session_for
+from support.exports import exports
+from support.pty_shell import PtyShell
+from support.sts_fake import Role, StsFake
+from support.waiting import wait_for
+from support.world import SWITCHROLE, World
 
 ACCOUNT = "111111111111"
 SERIAL = f"arn:aws:iam::{ACCOUNT}:mfa/alice"
@@ -34,12 +35,6 @@ ASSUMED_RO = re.compile(r"arn:aws:sts::333333333333:assumed-role/MfaReadOnly/[\w
 CODE_A = "123456"
 CODE_B = "654321"
 CODE_C = "246810"
-
-# Any MFA prompt, so that one naming the wrong device fails an assertion instead of a timeout.
-CODE_PROMPT_RE = r"MFA code for ([^\r\n]*?): "
-# The shell prompt. It is set with PS1='SR''_READY$ ' so that the echo of that very command
-# does not match; every later match is a real prompt.
-SHELL_PROMPT_RE = r"SR_READY\$ "
 
 ALT_KEY = "AKIAALTERNATEEXAMPLE"
 ALT_SECRET = "AltSecretKeyForTheSameIamUserEXAMPLEKEY1"
@@ -74,93 +69,23 @@ def mfa_world(fake_world: World, sts_fake: StsFake) -> World:
     return fake_world
 
 
-class Terminal:
-    """An interactive bash on a pty, driven like a person would: type, read the screen."""
-
-    def __init__(self, world: World) -> None:
-        self.log = io.StringIO()
-        self.child = pexpect.spawn(
-            "bash",
-            ["--norc", "--noprofile", "-i"],
-            env=world.env,
-            cwd=str(world.home),
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=TIMEOUT,
-            dimensions=(40, 400),
-        )
-        self.child.logfile_read = self.log
-        self.prompts: list[str] = []  # the device each MFA prompt named, in order
-        try:
-            self.child.sendline("bind 'set enable-bracketed-paste off' 2>/dev/null; PS1='SR''_READY$ '")
-            self.child.expect(SHELL_PROMPT_RE)
-        except BaseException:
-            self.child.close(force=True)
-            raise
-
-    @property
-    def transcript(self) -> str:
-        return self.log.getvalue()
-
-    def run(self, command: str, timeout: float = TIMEOUT) -> str:
-        """Type a command that must not ask for anything; return what it printed."""
-        self.child.sendline(command)
-        index = self.child.expect([CODE_PROMPT_RE, SHELL_PROMPT_RE], timeout=timeout)
-        assert index == 1, f"unexpected MFA prompt for {command!r}:\n{self.transcript}"
-        return str(self.child.before)
-
-    def start(self, command: str) -> None:
-        self.child.sendline(command)
-
-    def expect_code_prompt(self, timeout: float = TIMEOUT) -> None:
-        index = self.child.expect([CODE_PROMPT_RE, SHELL_PROMPT_RE], timeout=timeout)
-        assert index == 0, f"expected an MFA prompt, got the shell prompt:\n{self.transcript}"
-        self.prompts.append(self.child.match.group(1))
-
-    def type_code(self, code: str) -> None:
-        self.child.sendline(code)
-
-    def expect(self, pattern: str, timeout: float = TIMEOUT) -> str:
-        self.child.expect(pattern, timeout=timeout)
-        return str(self.child.before)
-
-    def expect_shell_prompt(self, timeout: float = TIMEOUT) -> str:
-        index = self.child.expect([CODE_PROMPT_RE, SHELL_PROMPT_RE], timeout=timeout)
-        assert index == 1, f"asked for another MFA code:\n{self.transcript}"
-        return str(self.child.before)
-
-    def value(self, name: str) -> str:
-        """The value of a variable in this shell ('unset' if it is not set)."""
-        out = self.run(f'printf "VAL<%s>\\n" "${{{name}-unset}}"')
-        found: list[str] = re.findall(r"VAL<([^>\n]*)>", out)
-        assert found, out
-        return found[-1]
-
-    def caller_arn(self) -> str:
-        return self.run("aws sts get-caller-identity --query Arn --output text")
-
-    def close(self) -> None:
-        if self.child.isalive():
-            self.child.sendline("exit")
-            try:
-                self.child.expect(pexpect.EOF, timeout=5)
-            except (pexpect.TIMEOUT, pexpect.EOF):
-                pass
-        self.child.close(force=True)
-
-
 @pytest.fixture
-def terminal(fake_world: World) -> Iterator[Callable[[], Terminal]]:
-    opened: list[Terminal] = []
+def terminal(fake_world: World, pty_shell: Callable[..., PtyShell]) -> Callable[[], PtyShell]:
+    """Open an interactive bash on a pty with nothing of switchrole set up: the user types the
+    eval, and answers the MFA prompt."""
+    return lambda: pty_shell("bash", fake_world.env, init=False)
 
-    def open_terminal() -> Terminal:
-        term = Terminal(fake_world)
-        opened.append(term)
-        return term
 
-    yield open_terminal
-    for term in opened:
-        term.close()
+def switch_with_code(term: PtyShell, profile: str, code: str) -> None:
+    """The documented eval typed at the terminal, and ``code`` typed at the one MFA prompt."""
+    term.type_line(f'eval "$(switchrole env {profile})"')
+    term.expect_code_prompt()
+    term.type_line(code)
+    term.expect_prompt()
+
+
+def caller_arn(term: PtyShell) -> str:
+    return term.run("aws sts get-caller-identity --query Arn --output text")
 
 
 def run_detached(world: World, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -177,47 +102,19 @@ def run_detached(world: World, *args: str, timeout: float = TIMEOUT) -> subproce
     )
 
 
-def exports(stdout: str) -> dict[str, str]:
-    """The variables in bash code printed by `switchrole env` (values are single-quoted)."""
-    found = dict(re.findall(r"^(?:builtin )?export ([A-Z_]+)='([^']*)';$", stdout, re.MULTILINE))
-    return found
-
-
-def session_for(world: World, profile: str) -> dict[str, Any] | None:
-    for session in world.status().get("sessions", []):
-        if session["profile"] == profile:
-            result: dict[str, Any] = session
-            return result
-    return None
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last value: {last!r}")
-
-
 # -- 1. first use ------------------------------------------------------------------------------
 
 
 def test_first_use_prompts_once_on_the_terminal_and_switches(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     sts_fake.add_mfa_codes(SERIAL, CODE_A)
     term = terminal()
-    term.start('eval "$(switchrole env mfa)"')
-    term.expect_code_prompt()
-    term.type_code(CODE_A)
-    term.expect_shell_prompt()
+    switch_with_code(term, "mfa", CODE_A)
 
     assert term.transcript.count("MFA code for") == 1
     assert "Traceback" not in term.transcript
-    arn = term.caller_arn()
+    arn = caller_arn(term)
     assert ASSUMED_ADMIN.search(arn), arn
     assert term.value("SWITCHROLE_PROFILE") == "mfa"
     assert sts_fake.mfa_codes_used == [CODE_A]
@@ -226,18 +123,18 @@ def test_first_use_prompts_once_on_the_terminal_and_switches(
     assert gst.params["TokenCode"] == CODE_A
     # The role was assumed with the MFA session, so the code went to STS exactly once.
     assert all("TokenCode" not in call.params for call in sts_fake.calls_for("AssumeRole"))
-    assert term.prompts == [SERIAL]
+    assert term.mfa_prompts == [SERIAL]
 
 
 def test_prompt_is_on_the_terminal_not_in_what_eval_reads(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     sts_fake.add_mfa_codes(SERIAL, CODE_A)
     term = terminal()
-    term.start("switchrole env mfa --shell bash > out.txt")
+    term.type_line("switchrole env mfa --shell bash > out.txt")
     term.expect_code_prompt()
-    term.type_code(CODE_A)
-    term.expect_shell_prompt()
+    term.type_line(CODE_A)
+    term.expect_prompt()
 
     out = (mfa_world.home / "out.txt").read_text()
     assert "MFA code" not in out
@@ -246,28 +143,25 @@ def test_prompt_is_on_the_terminal_not_in_what_eval_reads(
     assert all(line.startswith(("builtin export ", "builtin unset ")) for line in out.splitlines()), (
         f"stdout holds more than shell code:\n{out}"
     )
-    assert term.prompts == [SERIAL]
+    assert term.mfa_prompts == [SERIAL]
 
 
 # -- 2. one code, shared -----------------------------------------------------------------------
 
 
 def test_second_shell_and_second_role_are_not_prompted(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     sts_fake.add_mfa_codes(SERIAL, CODE_A, CODE_B)
     first = terminal()
-    first.start('eval "$(switchrole env mfa)"')
-    first.expect_code_prompt()
-    first.type_code(CODE_A)
-    first.expect_shell_prompt()
+    switch_with_code(first, "mfa", CODE_A)
 
     second = terminal()
     second.run('eval "$(switchrole env mfa)"')
-    assert ASSUMED_ADMIN.search(second.caller_arn())
+    assert ASSUMED_ADMIN.search(caller_arn(second))
     # Another role with the same source profile and device rides on the same MFA session.
     second.run('eval "$(switchrole env mfa-ro)"')
-    assert ASSUMED_RO.search(second.caller_arn())
+    assert ASSUMED_RO.search(caller_arn(second))
 
     assert "MFA code for" not in second.transcript
     assert sts_fake.mfa_codes_used == [CODE_A]
@@ -276,118 +170,68 @@ def test_second_shell_and_second_role_are_not_prompted(
     assert sts_fake.count("AssumeRole") == 2
     status = mfa_world.status()
     assert [m["mfa_serial"] for m in status["mfa_sessions"]] == [SERIAL]
-    assert first.prompts == [SERIAL]
-    assert second.prompts == []
+    assert first.mfa_prompts == [SERIAL]
+    assert second.mfa_prompts == []
 
 
 # -- 3. refresh needs no new code --------------------------------------------------------------
-
-
-def test_refresh_after_role_credentials_expire_needs_no_new_code(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
-) -> None:
-    sts_fake.add_mfa_codes(SERIAL, CODE_A)
-    term = terminal()
-    # Open the MFA session while credentials are long-lived...
-    term.start('eval "$(switchrole env mfa-ro)"')
-    term.expect_code_prompt()
-    term.type_code(CODE_A)
-    term.expect_shell_prompt()
-    assert sts_fake.count("GetSessionToken") == 1
-    (mfa_session,) = mfa_world.status()["mfa_sessions"]
-    assert mfa_session["expires_in"] > 3600
-
-    # ...then make every role credential issued from now on live 30 s.
-    sts_fake.lifetime = 30
-    term.run('eval "$(switchrole env mfa)"')
-    first_key = term.value("AWS_ACCESS_KEY_ID")
-    first_expiry = int(term.value("SWITCHROLE_EXPIRES_AT"))
-    assert first_key.startswith("ASIA")
-    assert first_expiry - time.time() <= 31
-
-    # The agent renews on its own, ahead of expiry, for the live shell holding the session.
-    renewed = wait_for(
-        "a background renewal of profile mfa",
-        lambda: (s := session_for(mfa_world, "mfa")) is not None and s["generation"] > 1 and s,
-        timeout=45,
-    )
-    assert renewed["state"] in ("fresh", "refreshing"), renewed
-
-    # Well past the first credentials' expiry, a request with no terminal still succeeds.
-    while time.time() < first_expiry + 5:
-        time.sleep(0.5)
-    out = run_detached(mfa_world, "env", "mfa", "--shell", "bash")
-    assert out.returncode == 0, out.stderr
-    assert "MFA code" not in out.stderr
-    new = exports(out.stdout)
-    assert new["AWS_ACCESS_KEY_ID"].startswith("ASIA")
-    assert new["AWS_ACCESS_KEY_ID"] != first_key
-    assert int(new["SWITCHROLE_EXPIRES_AT"]) > time.time()
-    assert sts_fake.mfa_codes_used == [CODE_A]
-    assert sts_fake.count("GetSessionToken") == 1
-    assert sts_fake.count("AssumeRole") >= 3
-    # The shell picks the renewed credentials up without a code, and they work.
-    term.run('eval "$(switchrole env mfa)"')
-    assert ASSUMED_ADMIN.search(term.caller_arn())
-    assert "Traceback" not in term.transcript + out.stderr
-    assert term.prompts == [SERIAL]
 
 
 # -- 4. wrong codes ----------------------------------------------------------------------------
 
 
 def test_wrong_code_is_explained_and_asked_again(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     sts_fake.add_mfa_codes(SERIAL, CODE_A)
     term = terminal()
-    term.start('eval "$(switchrole env mfa)"')
+    term.type_line('eval "$(switchrole env mfa)"')
     term.expect_code_prompt()
-    term.type_code("000000")
+    term.type_line("000000")
     term.expect("not accepted")
     term.expect_code_prompt()
-    term.type_code(CODE_A)
-    term.expect_shell_prompt()
+    term.type_line(CODE_A)
+    term.expect_prompt()
 
-    assert ASSUMED_ADMIN.search(term.caller_arn())
+    assert ASSUMED_ADMIN.search(caller_arn(term))
     assert sts_fake.mfa_codes_rejected == ["000000"]
     assert sts_fake.mfa_codes_used == [CODE_A]
     assert term.transcript.count("MFA code for") == 2
     assert "Traceback" not in term.transcript
     # The second prompt, after the refusal, names the device like the first.
-    assert term.prompts == [SERIAL, SERIAL], term.prompts
+    assert term.mfa_prompts == [SERIAL, SERIAL], term.mfa_prompts
 
 
 def test_three_wrong_codes_export_nothing(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     sts_fake.add_mfa_codes(SERIAL, CODE_A)
     wrong = ["000000", "111111", "222222"]
     term = terminal()
-    term.start('eval "$(switchrole env mfa --shell bash | tee out.txt)"; echo "EVAL<$?>"')
+    term.type_line('eval "$(switchrole env mfa --shell bash | tee out.txt)"; echo "EVAL<$?>"')
     for code in wrong:
         term.expect_code_prompt()
-        term.type_code(code)
+        term.type_line(code)
         term.expect("not accepted")
     term.expect(r"EVAL<(\d+)>")
     assert term.child.match.group(1) != "0"
-    term.expect_shell_prompt()
+    term.expect_prompt()
 
-    assert term.value("AWS_ACCESS_KEY_ID") == "unset"
-    assert term.value("SWITCHROLE_PROFILE") == "unset"
+    assert term.value("AWS_ACCESS_KEY_ID", unset="unset") == "unset"
+    assert term.value("SWITCHROLE_PROFILE", unset="unset") == "unset"
     assert (mfa_world.home / "out.txt").read_text() == "false\n"
     assert term.transcript.count("MFA code for") == 3
     assert "Traceback" not in term.transcript
     assert sts_fake.mfa_codes_rejected == wrong
     assert sts_fake.mfa_codes_used == []
-    assert term.prompts == [SERIAL] * 3, term.prompts
+    assert term.mfa_prompts == [SERIAL] * 3, term.mfa_prompts
 
 
 # -- 5. spent codes ----------------------------------------------------------------------------
 
 
 def test_reused_code_is_refused_without_calling_sts(
-    fake_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    fake_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     # A second access key of the same IAM user (say, mid-rotation) with the same device: its
     # MFA session is a separate one, so it needs a code, and the spent one must not be sent.
@@ -419,55 +263,49 @@ mfa_serial = {SERIAL}
         ),
     )
     term = terminal()
-    term.start('eval "$(switchrole env mfa)"')
-    term.expect_code_prompt()
-    term.type_code(CODE_A)
-    term.expect_shell_prompt()
+    switch_with_code(term, "mfa", CODE_A)
     assert sts_fake.count("GetSessionToken") == 1
 
-    term.start('eval "$(switchrole env mfa-alt)"')
+    term.type_line('eval "$(switchrole env mfa-alt)"')
     term.expect_code_prompt()
-    term.type_code(CODE_A)
+    term.type_line(CODE_A)
     term.expect("already used")
     term.expect_code_prompt()
     # The retyped code never reached STS.
     assert sts_fake.count("GetSessionToken") == 1
-    term.type_code(CODE_B)
-    term.expect_shell_prompt()
+    term.type_line(CODE_B)
+    term.expect_prompt()
 
-    assert ASSUMED_ADMIN.search(term.caller_arn())
+    assert ASSUMED_ADMIN.search(caller_arn(term))
     assert term.value("AWS_ACCESS_KEY_ID").startswith("ASIA")
     assert sts_fake.mfa_codes_used == [CODE_A, CODE_B]
     assert sts_fake.mfa_codes_rejected == []
     assert sts_fake.count("GetSessionToken") == 2
     assert "Traceback" not in term.transcript
-    assert term.prompts == [SERIAL] * 3, term.prompts
+    assert term.mfa_prompts == [SERIAL] * 3, term.mfa_prompts
 
 
 def test_reused_code_after_agent_restart_is_refused_and_asked_again(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     sts_fake.add_mfa_codes(SERIAL, CODE_A, CODE_B)
     term = terminal()
-    term.start('eval "$(switchrole env mfa)"')
-    term.expect_code_prompt()
-    term.type_code(CODE_A)
-    term.expect_shell_prompt()
+    switch_with_code(term, "mfa", CODE_A)
 
     mfa_world.stop_agent()  # the MFA session (and the agent's memory of spent codes) is gone
 
-    term.start('eval "$(switchrole env mfa)"')
+    term.type_line('eval "$(switchrole env mfa)"')
     term.expect_code_prompt()
-    term.type_code(CODE_A)
+    term.type_line(CODE_A)
     term.expect("not accepted|already used")
     term.expect_code_prompt()
-    term.type_code(CODE_B)
-    term.expect_shell_prompt()
+    term.type_line(CODE_B)
+    term.expect_prompt()
 
-    assert ASSUMED_ADMIN.search(term.caller_arn())
+    assert ASSUMED_ADMIN.search(caller_arn(term))
     assert sts_fake.mfa_codes_used == [CODE_A, CODE_B]
     assert "Traceback" not in term.transcript
-    assert term.prompts == [SERIAL] * 3, term.prompts
+    assert term.mfa_prompts == [SERIAL] * 3, term.mfa_prompts
 
 
 # -- 6. no terminal ----------------------------------------------------------------------------
@@ -593,15 +431,12 @@ def test_duration_above_one_hour_with_mfa_is_capped_with_one_note(
 
 
 def test_mfa_session_running_out_is_shown_and_the_next_switch_prompts(
-    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], Terminal]
+    mfa_world: World, sts_fake: StsFake, terminal: Callable[[], PtyShell]
 ) -> None:
     sts_fake.add_mfa_codes(SERIAL, CODE_A, CODE_B)
     sts_fake.lifetime = 25  # the MFA session and the role credentials both last 25 s
     term = terminal()
-    term.start('eval "$(switchrole env mfa)"')
-    term.expect_code_prompt()
-    term.type_code(CODE_A)
-    term.expect_shell_prompt()
+    switch_with_code(term, "mfa", CODE_A)
     first_key = term.value("AWS_ACCESS_KEY_ID")
     expires_at = int(term.value("SWITCHROLE_EXPIRES_AT"))
     state_file = Path(term.value("SWITCHROLE_STATE"))
@@ -609,29 +444,27 @@ def test_mfa_session_running_out_is_shown_and_the_next_switch_prompts(
 
     # The agent's background renewal finds the MFA session (nearly) gone and says so.
     wait_for(
-        "profile mfa to be marked mfa_needed",
-        lambda: (s := session_for(mfa_world, "mfa")) is not None and s["state"] == "mfa_needed",
-        timeout=45,
+        lambda: (s := session_for(mfa_world, profile="mfa")) is not None and s["state"] == "mfa_needed",
+        45,
+        interval=0.5,
+        what="profile mfa to be marked mfa_needed",
     )
     # Once the MFA session and the role credentials have run out, it still says so.
     while time.time() < expires_at + 3:
         time.sleep(0.5)
-    session = session_for(mfa_world, "mfa")
+    session = session_for(mfa_world, profile="mfa")
     assert session is not None and session["state"] == "mfa_needed", session
     assert state_file.read_text().split()[3] == "mfa_needed"
     assert mfa_world.status()["mfa_sessions"] == []
     assert sts_fake.mfa_codes_used == [CODE_A]  # nobody typed anything, nothing was spent
 
-    term.start('eval "$(switchrole env mfa)"')
-    term.expect_code_prompt()
-    term.type_code(CODE_B)
-    term.expect_shell_prompt()
+    switch_with_code(term, "mfa", CODE_B)
     new_key = term.value("AWS_ACCESS_KEY_ID")
     assert new_key.startswith("ASIA") and new_key != first_key
-    assert ASSUMED_ADMIN.search(term.caller_arn())
+    assert ASSUMED_ADMIN.search(caller_arn(term))
     assert sts_fake.mfa_codes_used == [CODE_A, CODE_B]
     assert sts_fake.count("GetSessionToken") == 2
     assert "Traceback" not in term.transcript
-    assert term.prompts == [SERIAL] * 2, term.prompts
+    assert term.mfa_prompts == [SERIAL] * 2, term.mfa_prompts
     status = json.loads(run_detached(mfa_world, "status", "--json").stdout)
     assert any(s["profile"] == "mfa" and s["state"] != "mfa_needed" for s in status["sessions"])

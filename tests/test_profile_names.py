@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from support import ROLE2_ARN, ROLE_ARN, SCENARIO_CONFIG, SOURCE_SECRET, World, scenario_credentials
+from support.world import ROLE2_ARN, ROLE_ARN, SCENARIO_CONFIG, SOURCE_SECRET, World, scenario_credentials
 
 # Role profiles besides default, test and test2; their names are far from the typos tested.
 MANY = 147

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import SHELLS, shell_argv
+from support.world import SHELLS, shell_argv
 from switchrole import render
 
 HOSTILE = {
@@ -195,10 +195,6 @@ def test_assignment_after_unset_wins_and_status_is_zero(shell: str, tmp_path: Pa
     status = "echo $status" if shell == "fish" else "echo $?"
     out = run_shell(shell, code + status + '; printf %s "$AWS_REGION"', tmp_path)
     assert out.stdout == b"0\neu-west-1"
-
-
-def test_fail_statement_is_false() -> None:
-    assert render.FAIL == "false\n"
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from support import SHELLS, World, eval_line
+from support.world import SHELLS, World, eval_line
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -11,13 +11,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from support import AS_NOBODY, NOBODY, SOURCE_SECRET, SWITCHROLE, SYSTEM_PYTHON, World, files_containing
-from switchrole import wire
+from support.agent import agent_dir, env_request, socket_file, warm_agent
+from support.exports import environment
+from support.world import AS_NOBODY, NOBODY, SOURCE_SECRET, SWITCHROLE, SYSTEM_PYTHON, World, files_containing
 
 KEEP_DAC_OVERRIDE = ["--inh-caps=+dac_override", "--ambient-caps=+dac_override"]
 NO_PTRACE = ["setpriv", "--bounding-set=-sys_ptrace"]
 
-# Connects to the socket given as argv[1], sends argv[2] as one line, prints what happened.
+# Connects to the socket given as argv[1], sends argv[2] (one line), prints what happened.
 PROBE = r"""
 import json, os, socket, sys
 result = {"uid": os.getuid(), "caps": ""}
@@ -35,7 +36,7 @@ except OSError as e:
 result["connect_errno"] = 0
 data = b""
 try:
-    s.sendall(sys.argv[2].encode() + b"\n")
+    s.sendall(sys.argv[2].encode())
     s.shutdown(socket.SHUT_WR)
 except OSError as e:
     result["send_errno"] = e.errno
@@ -52,24 +53,11 @@ print(json.dumps(result))
 """
 
 
-def socket_file(world: World) -> Path:
-    return world.runtime / "switchrole" / "agent.sock"
-
-
-def start_agent(world: World) -> int:
-    out = world.run("env", "test")
-    assert out.returncode == 0, out.stderr
-    return int(world.status()["pid"])
-
-
-def env_request(world: World) -> str:
-    """A complete `env` request: answered with credentials to anyone the agent accepts."""
-    return json.dumps(wire.env_request("test", world.context(), os.getpid()))
-
-
 def probe(world: World, prefix: list[str]) -> dict[str, Any]:
+    # A complete `env` request: answered with credentials to anyone the agent accepts.
+    request = env_request(world, shell_pid=os.getpid()).decode()
     out = subprocess.run(
-        [*prefix, SYSTEM_PYTHON, "-c", PROBE, str(socket_file(world)), env_request(world)],
+        [*prefix, SYSTEM_PYTHON, "-c", PROBE, str(socket_file(world)), request],
         capture_output=True,
         text=True,
         timeout=30,
@@ -88,7 +76,7 @@ def session_env(world: World) -> dict[str, str]:
         'eval "$(switchrole env test)" && aws sts get-caller-identity --output json >/dev/null && env',
     )
     assert out.returncode == 0, out.stderr
-    env = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    env = environment(out.stdout)
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     return env
 
@@ -101,8 +89,8 @@ def secrets_of(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_runtime_dir_is_0700_and_socket_0600_owned_by_us(world: World) -> None:
-    start_agent(world)
-    directory = world.runtime / "switchrole"
+    warm_agent(world)
+    directory = agent_dir(world)
     st = os.lstat(directory)
     assert stat.S_ISDIR(st.st_mode)
     assert stat.S_IMODE(st.st_mode) == 0o700
@@ -123,7 +111,7 @@ def test_runtime_dir_is_0700_and_socket_0600_owned_by_us(world: World) -> None:
 
 def test_probe_as_ourselves_gets_credentials(world: World) -> None:
     # The control for the probes below: the same request from our own uid is answered.
-    start_agent(world)
+    warm_agent(world)
     result = probe(world, [])
     assert result["connect_errno"] == 0
     reply = json.loads(result["reply"])
@@ -132,7 +120,7 @@ def test_probe_as_ourselves_gets_credentials(world: World) -> None:
 
 
 def test_another_uid_cannot_reach_the_socket(world: World) -> None:
-    pid = start_agent(world)
+    pid = warm_agent(world)
     # Let nobody walk down to XDG_RUNTIME_DIR: what stops it must be the private dirs.
     os.chmod(world.root, 0o711)  # noqa: S103 (deliberately loose)
     result = probe(world, AS_NOBODY)
@@ -141,7 +129,7 @@ def test_another_uid_cannot_reach_the_socket(world: World) -> None:
     assert result["connect_errno"] == 13  # EACCES
     assert "reply" not in result
     # Each layer on its own: runtime dir open to traversal, then also the switchrole dir.
-    directory = world.runtime / "switchrole"
+    directory = agent_dir(world)
     try:
         os.chmod(world.runtime, 0o711)  # noqa: S103 (deliberately loose)
         result = probe(world, AS_NOBODY)
@@ -156,7 +144,7 @@ def test_another_uid_cannot_reach_the_socket(world: World) -> None:
 
 
 def test_another_uid_past_file_permissions_is_refused_by_the_peer_check(world: World) -> None:
-    pid = start_agent(world)
+    pid = warm_agent(world)
     result = probe(world, [*AS_NOBODY, *KEEP_DAC_OVERRIDE])
     # The capability trick works here: uid nobody, only CAP_DAC_OVERRIDE (bit 1), and the
     # socket behind two 0700 dirs and mode 0600 is reachable.
@@ -183,7 +171,7 @@ def test_no_secret_on_disk_in_the_log_argv_or_status(world: World) -> None:
     env = session_env(world)
     pid = int(world.status()["pid"])
     secrets = secrets_of(env)
-    log = world.runtime / "switchrole" / "agent.log"
+    log = agent_dir(world) / "agent.log"
     assert log.exists()
     log_text = log.read_text(errors="replace")
     status_json = world.run("status", "--json")
@@ -237,7 +225,7 @@ def assert_refused(world: World, *needles: str, **env: str) -> str:
 
 
 def test_refuses_a_runtime_dir_open_to_others(world: World) -> None:
-    directory = world.runtime / "switchrole"
+    directory = agent_dir(world)
     directory.mkdir()
     os.chmod(directory, 0o755)  # noqa: S103 (deliberately loose)
     assert_refused(world, str(directory), "755")
@@ -250,7 +238,7 @@ def test_refuses_a_runtime_dir_open_to_others(world: World) -> None:
 def test_refuses_a_runtime_dir_that_is_a_symlink(world: World) -> None:
     target = world.root / "elsewhere"
     target.mkdir(mode=0o700)
-    link = world.runtime / "switchrole"
+    link = agent_dir(world)
     link.symlink_to(target)
     assert_refused(world, str(link), "symlink")
     assert list(target.iterdir()) == []
@@ -258,7 +246,7 @@ def test_refuses_a_runtime_dir_that_is_a_symlink(world: World) -> None:
 
 
 def test_refuses_a_runtime_dir_owned_by_someone_else(world: World) -> None:
-    directory = world.runtime / "switchrole"
+    directory = agent_dir(world)
     directory.mkdir(mode=0o700)
     os.chown(directory, NOBODY, NOBODY)
     assert_refused(world, str(directory), str(NOBODY))
@@ -282,7 +270,7 @@ def test_refuses_a_socket_path_over_the_unix_limit(world: World) -> None:
 
 
 def test_agent_writes_no_core_dumps(world: World) -> None:
-    pid = start_agent(world)
+    pid = warm_agent(world)
     limits = Path(f"/proc/{pid}/limits").read_text()
     line = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
     soft, hard = line.split()[4:6]
@@ -328,6 +316,6 @@ def test_agent_is_not_dumpable(world: World) -> None:
 
 
 def test_agent_log_is_private(world: World) -> None:
-    start_agent(world)
-    mode = stat.S_IMODE(os.lstat(world.runtime / "switchrole" / "agent.log").st_mode)
+    warm_agent(world)
+    mode = stat.S_IMODE(os.lstat(agent_dir(world) / "agent.log").st_mode)
     assert mode == 0o600

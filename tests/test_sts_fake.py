@@ -8,12 +8,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +26,9 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from botocore.utils import SSOTokenLoader
 
-# Importable both ways: as part of the tests namespace package when the repo root is on
-# sys.path (python -m pytest), and as a top-level module when pytest puts tests/ there.
-try:
-    from tests.sts_fake import Role, StsFake, sso_cache_key, write_sso_token_cache
-except ModuleNotFoundError:
-    from sts_fake import (  # type: ignore[no-redef]
-        Role,
-        StsFake,
-        sso_cache_key,
-        write_sso_token_cache,
-    )
+from support.sts_fake import Role, StsFake, sso_cache_key, write_sso_token_cache
+from support.waiting import wait_for
 
-TESTS_DIR = Path(__file__).resolve().parent
 NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 USER_ARN = "arn:aws:iam::111111111111:user/alice"
 MFA_SERIAL = "arn:aws:iam::111111111111:mfa/alice"
@@ -135,13 +124,6 @@ def raw_post(
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def test_assume_role_returns_assumed_role_arn_and_records_params(
@@ -450,7 +432,7 @@ def test_stall_is_visible_to_clients_and_calls(fake: StsFake, user: tuple[str, s
     # The request is recorded on arrival, before the stall ends.
     (stalled,) = fake.calls
     assert stalled.status == 0
-    wait_for(lambda: stalled.status == 200)
+    wait_for(lambda: stalled.status == 200, 5, interval=0.02, what="the stalled call's answer")
 
     fake.set_stall(0)
     started = time.monotonic()
@@ -471,7 +453,7 @@ def test_stop_cuts_off_a_stalled_request_promptly(user: tuple[str, str], fake: S
 
     worker = threading.Thread(target=call)
     worker.start()
-    wait_for(lambda: fake.count() == 1)
+    wait_for(lambda: fake.count() == 1, 5, interval=0.02, what="the call to be recorded")
     started = time.monotonic()
     fake.stop()
     worker.join(timeout=10)
@@ -480,6 +462,31 @@ def test_stop_cuts_off_a_stalled_request_promptly(user: tuple[str, str], fake: S
     assert len(errors) == 1
     assert isinstance(errors[0], ConnectionClosedError)
     assert fake.calls[0].status == 0
+
+
+def test_lifting_a_stall_hangs_up_on_the_stalled_request_and_serves_the_next(
+    user: tuple[str, str], fake: StsFake
+) -> None:
+    # As an outage ending: the connections it held are cut, the next request is answered.
+    fake.set_stall(30)
+    sts = client(fake, *user, read_timeout=20)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            sts.get_caller_identity()
+        except Exception as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    wait_for(lambda: fake.count() == 1, 5, interval=0.02, what="the call to be recorded")
+    started = time.monotonic()
+    fake.set_stall(0)
+    worker.join(timeout=10)
+    assert time.monotonic() - started < 3 and not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], ConnectionClosedError)
+    assert sts.get_caller_identity()["Arn"] == USER_ARN
 
 
 def test_count_calls_for_and_reset(fake: StsFake, user: tuple[str, str]) -> None:
@@ -812,22 +819,3 @@ def test_aws_cli_sso_and_web_identity_profiles(fake: StsFake, user: tuple[str, s
     assert [c.status for c in fake.calls_for("GetRoleCredentials")] == [200, 200]
     (web_call,) = fake.calls_for("AssumeRoleWithWebIdentity")
     assert web_call.params["WebIdentityToken"] == WEB_TOKEN
-
-
-@pytest.mark.parametrize(
-    ("cwd", "statement"),
-    [
-        (TESTS_DIR.parent, "from tests.sts_fake import StsFake"),
-        (TESTS_DIR, "from sts_fake import StsFake"),
-    ],
-)
-def test_module_imports_both_ways(cwd: Path, statement: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", f"{statement}; StsFake().start().stop()"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr

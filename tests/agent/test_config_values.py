@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support import ROLE_ARN, SCENARIO_CONFIG, World, make_world, scenario_credentials
+from support.world import ROLE_ARN, SCENARIO_CONFIG, World, make_world, scenario_credentials
 
 TEMPORARY_KEY = "ASIAIOSFODNN7EXAMPLE"
 

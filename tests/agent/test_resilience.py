@@ -16,22 +16,20 @@ from pathlib import Path
 import psutil
 import pytest
 
-from support import AS_NOBODY, NOBODY, SYSTEM_PYTHON, FakeClock, fake_credentials, run_now
+from support.clock import FakeClock, fake_credentials, run_now
+from support.inproc import shell_ref
+from support.waiting import wait_for
+from support.world import AS_NOBODY, NOBODY, ROLE_ARN, SYSTEM_PYTHON
 from switchrole.agent import peers, shells
 from switchrole.agent.credentials import Credentials
 from switchrole.agent.refresh import Refresher
 from switchrole.agent.sessions import SessionStore
-from switchrole.agent.shells import ShellRef, ref_of
+from switchrole.agent.shells import ShellRef
 from switchrole.agent.state import StateFiles
-
-ROLE_ARN = "arn:aws:iam::222222222222:role/TestSwitchRole"
-
-
-Clock = FakeClock
 
 
 def _me() -> ShellRef:
-    me = ref_of(os.getpid())
+    me = shell_ref(os.getpid())
     assert me is not None
     return me
 
@@ -49,7 +47,9 @@ class _Unknowable:
         return 1
 
 
-def _fetcher(clock: Clock, issued: list[Credentials], lifetime: float = 3600) -> Callable[[], Credentials]:
+def _fetcher(
+    clock: FakeClock, issued: list[Credentials], lifetime: float = 3600
+) -> Callable[[], Credentials]:
     def fetch() -> Credentials:
         issued.append(fake_credentials(clock(), len(issued), lifetime))
         return issued[-1]
@@ -58,7 +58,7 @@ def _fetcher(clock: Clock, issued: list[Credentials], lifetime: float = 3600) ->
 
 
 def test_one_broken_session_does_not_stop_the_renewal_of_the_others(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = SessionStore(clock=clock, spawn=run_now)
     refresher = Refresher(
         store, StateFiles(str(tmp_path), store.clock), on_idle=lambda: None, idle_timeout=10**9
@@ -94,13 +94,10 @@ def test_the_refresher_thread_outlives_a_failing_pass(tmp_path: Path) -> None:
     original, refresh.ERROR_PAUSE = refresh.ERROR_PAUSE, 0.05
     try:
         refresher.start()
-        deadline = time.monotonic() + 5
-        while len(passes) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: len(passes) >= 3, 5, interval=0.01, what="three passes (did the refresher die?)")
     finally:
         refresh.ERROR_PAUSE = original
         refresher.stop()
-    assert len(passes) >= 3, "the refresher died with its first failure"
 
 
 def test_a_shell_that_cannot_be_checked_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +114,7 @@ def test_a_shell_that_cannot_be_checked_is_kept(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_agent_stays_while_an_endpoint_shell_lives_then_exits_when_idle(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     endpoint_shells = [1]
     idle: list[float] = []
     refresher = Refresher(

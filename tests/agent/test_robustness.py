@@ -6,20 +6,17 @@ Every wait is a poll with a deadline; every process a test starts is ended by th
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
 import plistlib
-import queue
 import random
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,9 +25,24 @@ import psutil
 import pytest
 
 import switchrole
-from sts_fake import Role, StsFake
-from support import NOBODY, ROLE_ARN, SCENARIO_CONFIG, SWITCHROLE, World, agent_log, fake_credentials, run_now
-from switchrole import wire
+from support.agent import (
+    agent_dir,
+    agent_log,
+    alive,
+    env_ok,
+    env_request,
+    exchange,
+    exit_status,
+    session_for,
+    sessions,
+    socket_file,
+)
+from support.clock import FakeClock, fake_credentials, run_now
+from support.exports import environment, exported
+from support.pipe_shell import LiveShells
+from support.sts_fake import Role, StsFake
+from support.waiting import wait_for
+from support.world import NOBODY, ROLE_ARN, SCENARIO_CONFIG, SWITCHROLE, World
 from switchrole.agent.server import MAX_CONNECTIONS
 
 ROLE2_ARN = "arn:aws:iam::333333333333:role/OtherRole"
@@ -41,161 +53,11 @@ UNRELATED = "\n[profile unrelated]\nregion = eu-west-1\n"
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """/proc/PID/stat fields from the state on (index 0 is the state), or None if gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def alive(pid: int) -> bool:
-    fields = proc_stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def exit_status(pid: int) -> int | None:
-    """The wait status of an exited, unreaped process (our pid 1 does not reap), else None."""
-    fields = proc_stat(pid)
-    if fields is None or fields[0] != "Z" or len(fields) < 50:
-        return None
-    return int(fields[49])  # field 52 of /proc/PID/stat: exit_code
-
-
-def exported(code: str, name: str) -> str:
-    """The value of ``export NAME='VALUE'`` in bash code (values switchrole exports have no quote)."""
-    prefix = f"export {name}='"
-    line = next(line.strip() for line in code.splitlines() if prefix in line)
-    value = line.split(prefix, 1)[1].rstrip(";")
-    assert value.endswith("'") and "'" not in value[:-1], line
-    return value[:-1]
-
-
-def env_ok(world: World, profile: str = "test") -> str:
-    out = world.run("env", profile, "--shell", "bash")
-    assert out.returncode == 0, out.stderr
-    assert "export AWS_ACCESS_KEY_ID=" in out.stdout
-    return out.stdout
-
-
-def sessions(world: World) -> list[dict[str, Any]]:
-    status = world.status()
-    assert status.get("running") is True, status
-    result: list[dict[str, Any]] = status["sessions"]
-    return result
-
-
-def session_for(world: World, role_arn: str = ROLE_ARN) -> dict[str, Any] | None:
-    return next((s for s in sessions(world) if s["role_arn"] == role_arn), None)
-
-
-def epoch(rfc3339: str) -> float:
-    return float(calendar.timegm(time.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ")))
-
-
-def runtime_dir(world: World) -> Path:
-    return world.runtime / "switchrole"
-
-
-def socket_file(world: World) -> Path:
-    return runtime_dir(world) / "agent.sock"
-
-
 def vm_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-class PipeShell:
-    """A long-lived bash reading commands from a pipe, like a terminal's shell between prompts."""
-
-    def __init__(self, world: World) -> None:
-        self.proc = subprocess.Popen(
-            ["bash", "--norc", "--noprofile"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=world.env,
-            cwd=world.home,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def run(self, command: str, timeout: float = 60) -> tuple[int, list[str]]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{command}\nprintf '__done__%s\\n' \"$?\"\n")
-        self.proc.stdin.flush()
-        out: list[str] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, f"the shell did not finish {command!r}: {out}"
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line.startswith("__done__"):
-                return int(line[len("__done__") :]), out
-            out.append(line)
-
-    def switch(self, profile: str = "test") -> dict[str, str]:
-        """The documented eval, then the variables it set."""
-        rc, out = self.run(
-            f"eval \"$(switchrole env {profile})\" && printf 'VARS %s %s %s %s\\n' "
-            '"$AWS_ACCESS_KEY_ID" "$SWITCHROLE_EXPIRES_AT" '
-            '"$SWITCHROLE_GENERATION" "$AWS_CREDENTIAL_EXPIRATION"'
-        )
-        assert rc == 0, out
-        fields = next(line for line in out if line.startswith("VARS ")).split()[1:]
-        return dict(zip(("key", "expires_at", "generation", "expiration"), fields, strict=True))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-
-
-@pytest.fixture
-def pipe_shell(fake_world: World) -> Iterator[Callable[[], PipeShell]]:
-    started: list[PipeShell] = []
-
-    def start() -> PipeShell:
-        sh = PipeShell(fake_world)
-        started.append(sh)
-        return sh
-
-    yield start
-    for sh in started:
-        sh.kill()
 
 
 # -- 1. config edits ---------------------------------------------------------------------------
@@ -221,12 +83,17 @@ def test_editing_a_held_profile_drops_its_session_and_the_next_env_uses_the_new_
     sts_fake.add_role(Role(ROLE2_ARN))
     first = env_ok(fake_world)
     pid = fake_world.status()["pid"]
-    assert session_for(fake_world) is not None
+    assert session_for(fake_world, role_arn=ROLE_ARN) is not None
     assert sts_fake.count("AssumeRole") == 1
 
     _rewrite(fake_world, CONFIG_ROLE2, how)
     # Debounce 0.3 s, then the reload: the old session is gone without any request.
-    assert wait_for(lambda: session_for(fake_world) is None, timeout=2.5), sessions(fake_world)
+    wait_for(
+        lambda: session_for(fake_world, role_arn=ROLE_ARN) is None,
+        2.5,
+        what="the edited profile's session to be dropped",
+        show=lambda: sessions(fake_world),
+    )
     assert sts_fake.count("AssumeRole") == 1
 
     second = env_ok(fake_world)
@@ -241,13 +108,13 @@ def test_an_edit_that_leaves_the_profile_unchanged_keeps_its_session(
     fake_world: World, sts_fake: StsFake
 ) -> None:
     first = env_ok(fake_world)
-    before = session_for(fake_world)
+    before = session_for(fake_world, role_arn=ROLE_ARN)
     assert before is not None
     _rewrite(fake_world, SCENARIO_CONFIG + UNRELATED, "atomic_rename")
     with open(fake_world.aws / "credentials", "a") as f:
         f.write("\n[unrelated]\naws_access_key_id = AKIAUNRELATED0000000\naws_secret_access_key = x\n")
     time.sleep(1.5)  # well past the debounce: the reload has happened
-    after = session_for(fake_world)
+    after = session_for(fake_world, role_arn=ROLE_ARN)
     assert after is not None, "an unrelated edit dropped the session"
     assert after["generation"] == before["generation"]
     again = env_ok(fake_world)
@@ -263,7 +130,12 @@ def test_a_burst_of_fifty_writes_is_one_reload(fake_world: World, sts_fake: StsF
         text = CONFIG_ROLE2 if i % 2 else SCENARIO_CONFIG
         _rewrite(fake_world, text + f"# save {i}\n", "in_place" if i % 3 else "atomic_rename")
     _rewrite(fake_world, CONFIG_ROLE2, "in_place")
-    assert wait_for(lambda: session_for(fake_world) is None, timeout=3), sessions(fake_world)
+    wait_for(
+        lambda: session_for(fake_world, role_arn=ROLE_ARN) is None,
+        3,
+        what="the edited profile's session to be dropped",
+        show=lambda: sessions(fake_world),
+    )
     before = sts_fake.count("AssumeRole")
     env_ok(fake_world)
     assert sts_fake.count("AssumeRole") - before <= 1
@@ -279,7 +151,7 @@ def test_an_unparsable_config_keeps_serving_held_sessions_and_reports_the_line(
     good = SCENARIO_CONFIG + f"\n[profile other]\nrole_arn = {ROLE_ARN}\nsource_profile = default\n"
     _rewrite(fake_world, good, "atomic_rename")
     first = env_ok(fake_world)
-    held = session_for(fake_world)
+    held = session_for(fake_world, role_arn=ROLE_ARN)
     assert held is not None
     assert fake_world.status()["config_errors"] == []
 
@@ -291,10 +163,10 @@ def test_an_unparsable_config_keeps_serving_held_sessions_and_reports_the_line(
         result: list[str] = fake_world.status()["config_errors"]
         return result
 
-    assert wait_for(lambda: errors() != [], timeout=3)
+    wait_for(lambda: errors() != [], 3, what="the config error in the status")
     [error] = errors()
     assert str(config) in error and f"line {line}" in error, error
-    still = session_for(fake_world)
+    still = session_for(fake_world, role_arn=ROLE_ARN)
     assert still is not None, "a half-saved file took away a working session"
     assert still["generation"] == held["generation"]
 
@@ -315,61 +187,13 @@ def test_an_unparsable_config_keeps_serving_held_sessions_and_reports_the_line(
     assert "Traceback" not in out.stderr + other.stderr
 
     _rewrite(fake_world, good, "atomic_rename")
-    assert wait_for(lambda: errors() == [], timeout=3), errors()
+    wait_for(lambda: errors() == [], 3, what="the config error to clear", show=errors)
     again = env_ok(fake_world)
     assert exported(again, "AWS_ACCESS_KEY_ID") == exported(first, "AWS_ACCESS_KEY_ID")
     assert sts_fake.count("AssumeRole") == 1
 
 
 # -- 2. shell tracking -------------------------------------------------------------------------
-
-
-def test_agent_renews_for_a_live_shell_and_forgets_the_session_once_no_shell_uses_it(
-    fake_world: World, sts_fake: StsFake, pipe_shell: Callable[[], PipeShell]
-) -> None:
-    sts_fake.lifetime = 45
-    sh = pipe_shell()
-    first = sh.switch()
-    assert sts_fake.count("AssumeRole") == 1
-    held = session_for(fake_world)
-    assert held is not None
-    assert held["shells"] == [sh.pid], held
-    first_expiry = epoch(held["expiration"])
-    # The renewal's credentials live 15 s, so the "forgotten once expired" wait stays short.
-    sts_fake.lifetime = 15
-
-    # No request from anyone: the agent renews ahead of expiry because the shell lives.
-    renewed = wait_for(
-        lambda: (session_for(fake_world) or {}).get("generation", 0) > 1,
-        timeout=max(1.0, first_expiry - 1 - time.time()),
-        interval=0.5,
-    )
-    assert renewed, "no renewal before the first credentials expired"
-    assert time.time() < first_expiry
-    assert sts_fake.count("AssumeRole") == 2
-    current = session_for(fake_world)
-    assert current is not None
-    second_expiry = epoch(current["expiration"])
-
-    sh.kill()
-    calls = sts_fake.count("AssumeRole")
-
-    # Another shell while the session is held: served at once, no STS call.
-    started = time.monotonic()
-    out = fake_world.shell("bash", 'eval "$(switchrole env test)" && printf "%s\\n" "$AWS_ACCESS_KEY_ID"')
-    assert out.returncode == 0, out.stderr
-    assert time.monotonic() - started < 5
-    assert out.stdout.strip() != first["key"]
-    assert out.stdout.strip().startswith("ASIA")
-    assert sts_fake.count("AssumeRole") == calls
-
-    # Nobody uses it any more: not renewed, forgotten once its credentials expire.
-    gone = wait_for(
-        lambda: session_for(fake_world) is None, timeout=second_expiry + 10 - time.time(), interval=0.5
-    )
-    assert gone, sessions(fake_world)
-    assert time.time() >= second_expiry - 1, "forgotten before its credentials expired"
-    assert sts_fake.count("AssumeRole") == calls, "renewed a session no live shell uses"
 
 
 def test_a_pid_of_another_users_process_is_not_recorded_as_a_shell(
@@ -379,10 +203,12 @@ def test_a_pid_of_another_users_process_is_not_recorded_as_a_shell(
         ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "sleep", "30"]
     )
     try:
-        assert wait_for(lambda: psutil.Process(other.pid).uids().real == NOBODY, timeout=5)
+        wait_for(
+            lambda: psutil.Process(other.pid).uids().real == NOBODY, 5, what="the process to run as nobody"
+        )
         out = fake_world.run("env", "test", "--shell", "bash", "--shell-pid", str(other.pid))
         assert out.returncode == 0, out.stderr
-        held = session_for(fake_world)
+        held = session_for(fake_world, role_arn=ROLE_ARN)
         assert held is not None
         assert other.pid not in held["shells"], held
     finally:
@@ -410,7 +236,7 @@ def test_agent_exits_by_itself_when_idle_with_nothing_held(fake_world: World) ->
     assert start.returncode == 0, start.stderr
     pid = int(fake_world.status()["pid"])
     assert socket_file(fake_world).is_socket()
-    assert wait_for(lambda: not alive(pid), timeout=10), "the idle agent did not exit"
+    wait_for(lambda: not alive(pid), 10, what="the idle agent to exit")
     assert not socket_file(fake_world).exists()
     assert fake_world.run("daemon", "status").returncode == 3
     assert "Traceback" not in agent_log(fake_world)
@@ -440,99 +266,17 @@ def test_sts_that_keeps_failing_is_tried_four_times_then_a_clear_error(
     assert sts_fake.count("AssumeRole") == 4, "documented: botocore standard retries, 4 attempts"
 
 
-def test_a_stalled_sts_gives_a_bounded_answer(fake_world: World, sts_fake: StsFake) -> None:
-    fake_world.run("daemon", "start")
-    sts_fake.set_stall(20)
-    started = time.monotonic()
-    client = subprocess.Popen(
-        [SWITCHROLE, "env", "test", "--shell", "bash"],
-        env=fake_world.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # While STS hangs, the agent still answers everything else at once.
-        assert wait_for(lambda: sts_fake.count("AssumeRole") >= 1, timeout=10)
-        quick = time.monotonic()
-        assert fake_world.status()["running"] is True
-        assert time.monotonic() - quick < 3
-        stdout, stderr = client.communicate(timeout=150)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.communicate(timeout=10)
-    took = time.monotonic() - started
-    attempts = sts_fake.count("AssumeRole")
-    sts_fake.set_stall(0)
-    assert "Traceback" not in stderr
-    if client.returncode == 0:
-        assert "export AWS_ACCESS_KEY_ID=" in stdout
-    else:
-        assert stdout == "false\n"
-        # A person waits at most ~30 s, then is told which endpoint did not answer.
-        assert "did not answer within 30 s" in stderr or "cannot reach" in stderr, stderr
-        assert sts_fake.url in stderr, stderr
-    assert attempts <= 4, f"{attempts} AssumeRole attempts in {took:.0f} s; documented: 4 attempts"
-    assert took < 34, f"the client waited {took:.0f} s"
-    # The agent is fine afterwards.
-    env_ok(fake_world)
-
-
-def test_an_outage_serves_still_valid_credentials_then_fails_closed_and_recovers(
-    fake_world: World, sts_fake: StsFake, pipe_shell: Callable[[], PipeShell]
-) -> None:
-    sts_fake.lifetime = 40
-    sh = pipe_shell()
-    first = sh.switch()
-    pid = fake_world.status()["pid"]
-    expires = float(first["expires_at"])
-    margin = 40 / 3
-    sts_fake.set_down(True)
-
-    time.sleep(max(0.0, expires - margin + 1 - time.time()))
-    started = time.monotonic()
-    out = fake_world.run("env", "test", "--shell", "bash")
-    took = time.monotonic() - started
-    assert out.returncode == 0, out.stderr
-    assert exported(out.stdout, "AWS_ACCESS_KEY_ID") == first["key"]
-    assert took < 3, f"a still-valid session took {took:.1f} s during an outage"
-
-    def stale() -> bool:
-        s = session_for(fake_world)
-        return s is not None and s["state"] == "stale" and bool(s["last_error"])
-
-    assert wait_for(stale, timeout=max(1.0, expires - 1 - time.time()), interval=0.1), sessions(fake_world)
-
-    time.sleep(max(0.0, expires + 1 - time.time()))
-    out = fake_world.run("env", "test", "--shell", "bash", timeout=120)
-    assert out.returncode != 0
-    assert out.stdout == "false\n", "handed out credentials after they expired"
-    assert first["key"] not in out.stdout + out.stderr
-    message = out.stderr.lower()
-    assert any(w in message for w in ("expired", "cannot reach", "unavailable", "failing")), out.stderr
-
-    sts_fake.set_down(False)
-    again = env_ok(fake_world)
-    assert exported(again, "AWS_ACCESS_KEY_ID") != first["key"]
-    assert fake_world.status()["pid"] == pid
-
-
 # -- 5. clock jumps (unit) ---------------------------------------------------------------------
 
 
 def test_refresher_renews_at_once_after_the_clock_jumps_past_the_due_time(tmp_path: Path) -> None:
+    from support.inproc import shell_ref
     from switchrole.agent.credentials import Credentials
     from switchrole.agent.refresh import MAX_SLEEP, Refresher
     from switchrole.agent.sessions import SessionStore, refresh_lead, refresh_margin
-    from switchrole.agent.shells import ref_of
     from switchrole.agent.state import StateFiles
 
-    now = [1_700_000_000.0]
-
-    def clock() -> float:
-        return now[0]
-
+    clock = FakeClock()
     issued: list[Credentials] = []
 
     def fetch() -> Credentials:
@@ -545,7 +289,7 @@ def test_refresher_renews_at_once_after_the_clock_jumps_past_the_due_time(tmp_pa
     refresher = Refresher(store, states, on_idle=lambda: idle.append(True), idle_timeout=10**9)
     session = store.session("k" * 64, "test", ROLE_ARN)
     session.fetch = fetch
-    me = ref_of(os.getpid())
+    me = shell_ref(os.getpid())
     assert me is not None
     session.add_shell(me)
     store.get(session, fetch)
@@ -558,14 +302,14 @@ def test_refresher_renews_at_once_after_the_clock_jumps_past_the_due_time(tmp_pa
     assert session.refresh_at() == issued[0].expiration - refresh_margin(3600)  # type: ignore[operator]
 
     # Suspend/resume: wall time moved past the due time while the agent slept.
-    now[0] = due + 5
+    clock.now = due + 5
     wake = refresher.tick()
     assert len(issued) == 2 and session.generation == 2, "no renewal right after resume"
     assert session.creds is issued[1]
     assert clock() < wake <= clock() + MAX_SLEEP
 
     # A longer suspend: past expiry too; the live shell still gets a renewal at once.
-    now[0] = issued[1].expiration + 7200  # type: ignore[operator]
+    clock.now = issued[1].expiration + 7200  # type: ignore[operator]
     wake = refresher.tick()
     assert len(issued) == 3 and session.generation == 3
     assert session.state(clock()) == "fresh"
@@ -652,29 +396,6 @@ def hostile_messages(count: int, seed: int = 20240611) -> list[bytes]:
     return messages
 
 
-def exchange(path: str, payload: bytes, timeout: float = 15) -> bytes:
-    """Send one message the way the client does; return everything the agent answered."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        try:
-            sock.sendall(payload)
-            sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the agent stopped reading (size cap) and hung up
-        data = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-            assert len(data) < 1024 * 1024
-        return data
-
-
 def assert_refusal(reply: bytes, payload: bytes) -> str | None:
     """A JSON error line with code bad_request/busy, or a closed connection (None)."""
     if reply == b"":
@@ -752,7 +473,11 @@ def test_connections_beyond_the_cap_are_answered_busy(fake_world: World) -> None
         for s in silent:
             s.close()
     # Slots come back: a normal request works again.
-    assert wait_for(lambda: fake_world.run("env", "test", "--shell", "bash").returncode == 0, timeout=10)
+    wait_for(
+        lambda: fake_world.run("env", "test", "--shell", "bash").returncode == 0,
+        10,
+        what="a normal request to work again",
+    )
     assert fake_world.status()["pid"] == pid
 
 
@@ -779,14 +504,6 @@ def test_deeply_nested_json_under_the_size_cap_is_answered_bad_request(
     assert "Traceback" not in agent_log(fake_world)
 
 
-def _env_request(world: World, **changes: Any) -> bytes:
-    """A well-formed `env` request with some of its fields (or its context's) made hostile."""
-    request: dict[str, Any] = {**wire.env_request("test", world.context())}
-    request["ctx"] = {**request["ctx"], **changes.pop("ctx", {})}
-    request.update(changes)
-    return json.dumps(request).encode() + b"\n"
-
-
 @pytest.mark.parametrize(
     "changes",
     [
@@ -801,7 +518,7 @@ def test_invalid_field_values_are_bad_request_not_internal_errors(
 ) -> None:
     env_ok(fake_world)
     status = fake_world.status()
-    payload = _env_request(fake_world, **changes)
+    payload = env_request(fake_world, **changes)
     reply = json.loads(exchange(str(status["socket"]), payload))
     assert reply["ok"] is False
     assert reply["error"]["code"] == "bad_request", reply
@@ -817,20 +534,20 @@ def test_a_signal_stops_the_agent_and_removes_its_socket(fake_world: World, sign
     pid = int(fake_world.status()["pid"])
     assert socket_file(fake_world).is_socket()
     os.kill(pid, signum)
-    assert wait_for(lambda: not alive(pid), timeout=10)
+    wait_for(lambda: not alive(pid), 10, what="the agent to exit")
     assert not socket_file(fake_world).exists()
     code = exit_status(pid)
     assert code is None or code == 0, f"wait status {code:#x}"
     log = agent_log(fake_world)
     assert "stopped" in log and "Traceback" not in log
-    assert list((runtime_dir(fake_world) / "state").iterdir()) == []
+    assert list((agent_dir(fake_world) / "state").iterdir()) == []
 
 
 def test_removing_the_socket_makes_the_agent_exit(fake_world: World) -> None:
     env_ok(fake_world)
     pid = int(fake_world.status()["pid"])
     socket_file(fake_world).unlink()
-    assert wait_for(lambda: not alive(pid), timeout=5), "the agent outlived its socket"
+    wait_for(lambda: not alive(pid), 5, what="the agent to exit (it outlived its socket)")
     assert "Traceback" not in agent_log(fake_world)
 
 
@@ -845,9 +562,10 @@ def test_replacing_the_socket_makes_the_agent_exit_and_leave_the_new_one(fake_wo
         new.bind(str(path))
         new.listen(4)
         new_inode = path.stat().st_ino
-        exited = wait_for(lambda: not alive(pid), timeout=5)
-        assert exited, (
-            f"the agent kept running after its socket was replaced (inode {old_inode} -> {new_inode})"
+        wait_for(
+            lambda: not alive(pid),
+            5,
+            what=f"the agent to exit after its socket was replaced (inode {old_inode} -> {new_inode})",
         )
         assert path.is_socket() and path.stat().st_ino == new_inode, "the agent removed someone else's socket"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -870,7 +588,7 @@ def test_agent_runs_with_umask_077_and_creates_private_files(fake_world: World) 
         if line.startswith("Umask:")
     )
     assert umask == "0077"
-    directory = runtime_dir(fake_world)
+    directory = agent_dir(fake_world)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE((directory / "agent.log").stat().st_mode) == 0o600
     state_dir = directory / "state"
@@ -941,12 +659,12 @@ def test_launchd_plist_lives_in_launch_agents_and_runs_the_daemon(
 
 
 def test_status_json_describes_sessions_without_any_secret(
-    fake_world: World, sts_fake: StsFake, pipe_shell: Callable[[], PipeShell]
+    fake_world: World, sts_fake: StsFake, live_bash: LiveShells
 ) -> None:
-    sh = pipe_shell()
-    rc, out = sh.run('eval "$(switchrole env test)" && env')
-    assert rc == 0, out
-    env = dict(line.split("=", 1) for line in out if "=" in line)
+    sh = live_bash.start(fake_world)
+    rc, out = sh.run_rc('eval "$(switchrole env test)" && env')
+    assert rc == 0, (out, sh.stderr())
+    env = environment(out)
     secrets = [env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
     assert all(secrets)
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from shell_pty import PtyShell, clean, path_with
 
-from support import ROLE_ARN, SHELLS, World
+from support.client_starts import path_with
+from support.pty_shell import PtyShell, clean
+from support.world import ROLE_ARN, SHELLS, World
 
 # zsh completes only once the completion system is loaded; `bindkey -e` keeps Ctrl-A and Ctrl-U
 # the emacs keys even if the environment named a vi EDITOR.

@@ -1,5 +1,6 @@
-"""The shell templates printed by `switchrole init`: lint, hook registration, $?, xtrace, set -u,
-switchrole_prompt, and what the hook does (and does not) start. Real bash, zsh and fish."""
+"""The shell templates printed by `switchrole init` (.ci/run lints them): hook registration, $?,
+xtrace, set -u, switchrole_prompt, and what the hook does (and does not) start. Real bash, zsh
+and fish."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shell_pty import INIT_LINE, TEMPLATES, PtyShell, counting_wrapper, path_with, starts
 
-from sts_fake import StsFake
-from support import BIN, SHELLS, SWITCHROLE, World
+from support.client_starts import counted, starts
+from support.exports import ENV_DUMP, env_dumps
+from support.pty_shell import PtyShell
+from support.sts_fake import StsFake
+from support.world import BIN, INIT_LINE, SHELLS, SWITCHROLE, TEMPLATES, World
 
 HOOK = {"bash": "__switchrole_hook", "zsh": "__switchrole_precmd", "fish": "__switchrole_on_prompt"}
 # Makes the refresh due at the next hook, as if the deadline had passed.
@@ -30,23 +33,8 @@ def script(shell: str, *lines: str) -> str:
     return "\n".join([INIT_LINE[shell], *lines]) + "\n"
 
 
-def env_dumps(stdout: str) -> list[dict[str, str]]:
-    """The `env` outputs a script printed between `@@env@@` markers."""
-    dumps = []
-    for chunk in stdout.split("@@env@@")[1::2]:
-        dumps.append(dict(line.split("=", 1) for line in chunk.splitlines() if "=" in line))
-    return dumps
-
-
 def uptime() -> float:
     return float(Path("/proc/uptime").read_text().split()[0])
-
-
-def counted(world: World, tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """The world's environment with a `switchrole` first on PATH that counts its starts."""
-    counter = tmp_path / "starts"
-    counting_wrapper(tmp_path / "bin", SWITCHROLE, counter)
-    return path_with(tmp_path / "bin", world.env), counter
 
 
 def hook_calls(shell: str, n: int) -> list[str]:
@@ -69,20 +57,6 @@ def test_init_prints_the_template_verbatim(shell: str, tmp_path: Path) -> None:
     assert out.stdout == (TEMPLATES / f"switchrole.{shell}").read_text()
     # The header tells how to install it.
     assert INIT_LINE[shell] in "".join(out.stdout.splitlines(keepends=True)[:10])
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["shellcheck", "-s", "bash", "switchrole.bash"],
-        ["zsh", "-n", "switchrole.zsh"],
-        ["fish", "--no-execute", "switchrole.fish"],
-    ],
-    ids=SHELLS,
-)
-def test_template_is_lint_clean(argv: list[str]) -> None:
-    out = subprocess.run(argv, cwd=TEMPLATES, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_fish_template_never_sets_universal_variables() -> None:
@@ -166,7 +140,7 @@ def test_hook_preserves_the_exit_status_while_refreshing(world: World, shell: st
 def test_prompt_shows_the_commands_exit_status_after_a_refresh(
     world: World, shell: str, pty_shell: Callable[..., PtyShell], tmp_path: Path
 ) -> None:
-    env, counter = counted(world, tmp_path)
+    env, counter = counted(world.env, tmp_path)
     sh = pty_shell(shell, env)
     sh.run("switchrole use test")
     assert sh.last_prompt == "0"
@@ -189,10 +163,10 @@ def test_xtrace_never_shows_a_secret(world: World, shell: str) -> None:
         + script(
             shell,
             "switchrole use test",
-            "echo @@env@@; env; echo @@env@@",
+            ENV_DUMP,
             FORCE_DUE[shell],
             HOOK[shell],
-            "echo @@env@@; env; echo @@env@@",
+            ENV_DUMP,
             "switchrole_prompt",
             "switchrole unuse",
             "echo trace-still-on",
@@ -450,7 +424,7 @@ def test_fresh_hook_and_prompt_need_no_external_command(world: World, shell: str
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_failed_refresh_costs_one_process_per_30_seconds(world: World, shell: str, tmp_path: Path) -> None:
-    env, counter = counted(world, tmp_path)
+    env, counter = counted(world.env, tmp_path)
     # The refresh fails (the profile is gone from the config): the client's answer marks the
     # status and moves the deadline 30 s on, so the following prompts start nothing.
     out = world.shell(
@@ -477,7 +451,7 @@ def test_failed_refresh_costs_one_process_per_30_seconds(world: World, shell: st
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("news", ["missing", "generation", "agent-restart"])
 def test_state_file_news_is_acted_on_once(world: World, shell: str, news: str, tmp_path: Path) -> None:
-    env, counter = counted(world, tmp_path)
+    env, counter = counted(world.env, tmp_path)
     change = {
         "missing": "rm -f $SWITCHROLE_STATE",
         # As when the agent renewed the session in the background.
@@ -494,7 +468,7 @@ def test_state_file_news_is_acted_on_once(world: World, shell: str, news: str, t
             *hook_calls(shell, 3),
             change,
             *hook_calls(shell, 5),
-            "echo @@env@@; env; echo @@env@@",
+            ENV_DUMP,
         ),
         PATH=env["PATH"],
         # Read the state file at every prompt: this test is about what the hook does with news,
@@ -516,7 +490,7 @@ def test_state_file_news_reaches_the_shell_within_the_poll_interval(
 ) -> None:
     # While fresh a prompt costs one clock comparison; the state file is read at most every
     # SWITCHROLE_POLL seconds, so news waits that long, and no longer.
-    env, counter = counted(world, tmp_path)
+    env, counter = counted(world.env, tmp_path)
     out = world.shell(
         shell,
         script(
@@ -541,7 +515,7 @@ def test_state_file_news_reaches_the_shell_within_the_poll_interval(
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
 def test_a_changed_ifs_does_not_confuse_the_state_file(world: World, shell: str, tmp_path: Path) -> None:
-    env, counter = counted(world, tmp_path)
+    env, counter = counted(world.env, tmp_path)
     out = world.shell(
         shell,
         script(shell, "switchrole use test", "IFS=:", *hook_calls(shell, 3), "switchrole_prompt"),

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shell_pty import PtyShell, counting_wrapper, path_with, starts
 
-from sts_fake import StsFake
-from support import SHELLS, SWITCHROLE, World
+from support.client_starts import counted, starts
+from support.pty_shell import PtyShell
+from support.sts_fake import StsFake
+from support.world import SHELLS, World
 
 SWITCH = {
     "use": {shell: "switchrole use test" for shell in SHELLS},
@@ -49,10 +50,9 @@ def test_prompt_shows_the_profile_and_time_left(
 def test_fresh_credentials_start_no_process_at_prompts(
     world: World, shell: str, pty_shell: Callable[..., PtyShell], tmp_path: Path
 ) -> None:
-    counter = tmp_path / "starts"
-    counting_wrapper(tmp_path / "bin", SWITCHROLE, counter)
+    env, counter = counted(world.env, tmp_path)
     # A prompt with no command substitution: it starts nothing itself.
-    sh = pty_shell(shell, path_with(tmp_path / "bin", world.env))
+    sh = pty_shell(shell, env)
     sh.run("switchrole use test")
     assert sh.last_prompt == "0"
     assert any(line.startswith("env test") for line in starts(counter)), starts(counter)
@@ -75,8 +75,8 @@ def test_a_hanging_sts_never_holds_the_prompt_in_bash_zsh_or_fish(
     """STS accepts AssumeRole of the role the shells use and never answers: pressing Enter at
     each real prompt, with the refresh due and then with the keys expired, takes about a second
     at most (the agent answers the hook from what it holds), not the 60-120 s of a hung call."""
-    from sts_fake import Role
-    from support import ROLE2_ARN, TWO_ROLES_CONFIG
+    from support.sts_fake import Role
+    from support.world import ROLE2_ARN, TWO_ROLES_CONFIG
 
     sts_fake.add_role(Role(ROLE2_ARN))
     sts_fake.lifetime = 24

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shell_pty import INIT_LINE, PtyShell, clean, path_with
 
-from sts_fake import Role, StsFake
-from support import ROLE2_ARN, ROLE_ARN, SHELLS, TWO_ROLES_CONFIG, World
+from support.client_starts import path_with
+from support.pty_shell import PtyShell, clean
+from support.sts_fake import Role, StsFake
+from support.world import INIT_LINE, ROLE2_ARN, ROLE_ARN, SHELLS, TWO_ROLES_CONFIG, World
 from test_mfa import CODE_C, MFA_ROLE, SERIAL, mfa_config
 
 Start = Callable[..., PtyShell]

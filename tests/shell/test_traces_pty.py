@@ -8,9 +8,9 @@ import io
 from collections.abc import Callable
 
 import pytest
-from shell_pty import PtyShell, clean
 
-from support import SHELLS, World
+from support.pty_shell import PtyShell, clean
+from support.world import SHELLS, World
 
 TRACE_ON = {"bash": "set -xv", "zsh": "setopt xtrace verbose", "fish": "set -g fish_trace 1"}
 TRACE_OFF = {"bash": "set +xv", "zsh": "unsetopt xtrace verbose", "fish": "set -e fish_trace"}

@@ -18,10 +18,6 @@ import os
 
 import psutil
 
-SHELL_NAMES = frozenset(
-    {"bash", "zsh", "fish", "sh", "dash", "ksh", "mksh", "tcsh", "csh", "elvish", "nu", "xonsh"}
-)
-
 PROC = "/proc"
 # Only where the start time comes from psutil's wall-clock arithmetic: a step smaller than this
 # keeps a shell; a new process under a reused pid starts later than that (pids wrap slowly).
@@ -118,16 +114,6 @@ class ShellRef:
             # would revoke its endpoint token and stop its renewals for good.
             return True
         return started is not None and same_start(started, self.started)
-
-
-def ref_of(pid: int) -> ShellRef | None:
-    """The process ``pid`` as a ShellRef, without climbing or checking its owner."""
-    try:
-        started = start_of(pid)
-        name = psutil.Process(pid).name()
-    except (Unknowable, psutil.Error, OSError):
-        return None
-    return None if started is None else ShellRef(pid, started, name)
 
 
 def _is_subshell(proc: psutil.Process, parent: psutil.Process) -> bool:

@@ -1,33 +1,25 @@
-"""Real interactive bash, zsh and fish under a pty, configured the way the README says.
+"""Real interactive bash, zsh and fish under a pty, configured the way the README says, and
+driven like a person would: type a line, read the screen, answer switchrole's MFA prompt.
 
 Each shell gets its own rc file (bash ``--rcfile``, zsh ``ZDOTDIR``, fish ``XDG_CONFIG_HOME``)
-holding the documented init line and a prompt the tests can recognise. Commands whose output
-the tests read print it between markers the typed command line itself cannot contain, because
-zsh and fish echo (and colour) what is typed.
+holding the documented init line (unless left out) and a prompt the tests can recognise.
+Commands whose output the tests read print it between markers the typed command line itself
+cannot contain, because zsh and fish echo (and colour) what is typed.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import re
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pexpect
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "shell"
+from support.world import INIT_LINE
 
 # Generous: the machines running the tests are shared and noisy.
 TIMEOUT = 60
-
-# The init line exactly as the README tells users to write it.
-INIT_LINE = {
-    "bash": 'eval "$(switchrole init bash)"',
-    "zsh": 'eval "$(switchrole init zsh)"',
-    "fish": "switchrole init fish | source",
-}
 
 # "status" prompts show $? and start no process; "indicator" prompts call switchrole_prompt
 # (in bash and zsh through a command substitution, i.e. a subshell).
@@ -43,6 +35,8 @@ PROMPTS = {
     ),
 }
 PROMPT_RE = {"status": r"rc=(\d+)> ", "indicator": r"\[([^\[\]\r\n\x1b]*)\]> "}
+# switchrole asking for an MFA code on the terminal; the group is the device it names.
+CODE_PROMPT_RE = r"MFA code for ([^\r\n]*?): "
 
 _ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-B]|[=>])")
 
@@ -60,7 +54,12 @@ def rc_text(
 
 
 class PtyShell:
-    """One interactive shell; close() always ends it."""
+    """One interactive shell; close() always ends it.
+
+    ``transcript`` is everything the terminal showed. Where a shell prompt is awaited, an MFA
+    prompt instead fails at once; ``expect_code_prompt`` awaits one, and ``mfa_prompts`` lists
+    the device each named, in order.
+    """
 
     def __init__(
         self,
@@ -74,6 +73,8 @@ class PtyShell:
     ):
         self.shell = shell
         self.prompt_re = PROMPT_RE[prompt]
+        self.mfa_prompts: list[str] = []
+        self._log = io.StringIO()
         config = workdir / f"{shell}-rc"
         config.mkdir(parents=True, exist_ok=True)
         env = dict(env)
@@ -100,6 +101,7 @@ class PtyShell:
             timeout=TIMEOUT,
             dimensions=(50, 250),
         )
+        self.child.logfile_read = self._log
         try:
             self.last_prompt = self.expect_prompt()
         except BaseException:
@@ -110,18 +112,41 @@ class PtyShell:
     def pid(self) -> int:
         return int(self.child.pid)
 
-    def expect_prompt(self) -> str:
+    @property
+    def transcript(self) -> str:
+        return self._log.getvalue()
+
+    def expect_prompt(self, timeout: float = TIMEOUT) -> str:
         """Wait for the next prompt; return what it showed (the exit status or the indicator)."""
-        self.child.expect(self.prompt_re)
+        index = self.child.expect([CODE_PROMPT_RE, self.prompt_re], timeout=timeout)
+        assert index == 1, f"{self.shell}: asked for an MFA code instead of a prompt:\n{self.transcript}"
         match = self.child.match
         assert match is not None and not isinstance(match, type)
         self.last_prompt = str(match.group(1))
         return self.last_prompt
 
-    def run(self, line: str) -> str:
+    def expect_code_prompt(self, timeout: float = TIMEOUT) -> str:
+        """Wait for switchrole's MFA prompt; return the device it named."""
+        index = self.child.expect([CODE_PROMPT_RE, self.prompt_re], timeout=timeout)
+        assert index == 0, f"{self.shell}: expected an MFA prompt, got the shell prompt:\n{self.transcript}"
+        match = self.child.match
+        assert match is not None and not isinstance(match, type)
+        self.mfa_prompts.append(str(match.group(1)))
+        return self.mfa_prompts[-1]
+
+    def expect(self, pattern: str, timeout: float = TIMEOUT) -> str:
+        """Wait for ``pattern`` on the screen; return what came before it."""
+        self.child.expect(pattern, timeout=timeout)
+        return str(self.child.before)
+
+    def type_line(self, line: str) -> None:
+        """Type a line (a command, an MFA code) and press Enter; wait for nothing."""
+        self.child.sendline(line)
+
+    def run(self, line: str, timeout: float = TIMEOUT) -> str:
         """Type a command line and wait for the prompt after it; return the output between."""
         self.child.sendline(line)
-        self.expect_prompt()
+        self.expect_prompt(timeout)
         return clean(str(self.child.before))
 
     def enter(self) -> str:
@@ -129,9 +154,14 @@ class PtyShell:
         self.child.sendline("")
         return self.expect_prompt()
 
-    def value(self, name: str) -> str:
-        """The value of an environment variable in the shell, "" when unset."""
-        ref = f"${{{name}-}}" if self.shell != "fish" else f"${name}"
+    def value(self, name: str, unset: str = "") -> str:
+        """The value of an environment variable in the shell; ``unset`` when it is not set."""
+        if self.shell != "fish":
+            ref = f"${{{name}-{unset}}}"
+        elif unset:
+            ref = f'"(set -q {name}; and printf %s "${name}"; or printf %s {unset})"'
+        else:
+            ref = f"${name}"
         out = self.run(f'printf \'%s\\n\' "@@""V={ref}@@"')
         found = re.search(r"@@V=(.*?)@@", out)
         assert found, f"{self.shell}: no value for {name} in {out!r}"
@@ -159,30 +189,5 @@ class PtyShell:
 
 
 def clean(text: str) -> str:
+    """Terminal output without its escape sequences and carriage returns."""
     return _ANSI.sub("", text).replace("\r", "")
-
-
-def wait_for(predicate: object, timeout: float, step: float = 0.5) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(step)
-
-
-def counting_wrapper(directory: Path, real: str, counter: Path) -> Path:
-    """A `switchrole` that records each start in ``counter`` and then runs the real one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    wrapper = directory / "switchrole"
-    wrapper.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "$*" >> "{counter}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(0o755)
-    counter.touch()
-    return wrapper
-
-
-def starts(counter: Path) -> list[str]:
-    return counter.read_text().splitlines() if counter.exists() else []
-
-
-def path_with(first: Path, env: dict[str, str]) -> dict[str, str]:
-    return {**env, "PATH": f"{first}{os.pathsep}{env['PATH']}"}

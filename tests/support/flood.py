@@ -12,7 +12,7 @@ import json
 import subprocess
 from typing import Any
 
-from support import SYSTEM_PYTHON
+from support.world import SYSTEM_PYTHON
 
 # argv: PORT COUNT HOLD. Prints "holding" once all are open, then one JSON line.
 FLOOD = r"""

@@ -43,7 +43,8 @@ Deliberate strictness worth knowing about:
 * ``add_role`` refuses a max_session_duration outside IAM's 3600..43200; short-lived
   credentials come from ``lifetime`` instead, which real STS could never produce.
 * ``calls`` records a request when it arrives, with ``status == 0`` until it is answered,
-  so a test can observe a request that is still stalled or was cut off by ``stop()``.
+  so a test can observe a request that is still stalled or was cut off by ``stop()`` (or by
+  lifting the stall, which hangs up on the requests it held).
   SSO portal requests are recorded too, as action ``GetRoleCredentials`` with params
   ``role_name`` and ``account_id`` (never the bearer token).
 * SSO role credentials are session credentials of the permission set's role
@@ -448,9 +449,14 @@ def write_sso_token_cache(
 class StsFake:
     """A strict STS endpoint on 127.0.0.1 with controllable faults and full call records."""
 
-    def __init__(self, account: str = "111111111111", user: str = "alice") -> None:
+    def __init__(
+        self, account: str = "111111111111", user: str = "alice", clock: Callable[[], float] = time.time
+    ) -> None:
         if not re.fullmatch(r"\d{12}", account):
             raise ValueError(f"account must be 12 digits, got {account!r}")
+        # What the fake dates credentials and judges expiry by: a test shares the agent's fake
+        # clock with it, so an hour passes for both at once.
+        self.clock = clock
         self.account = account
         self.user = user
         self.user_arn = f"arn:aws:iam::{account}:user/{user}"
@@ -480,6 +486,9 @@ class StsFake:
         self._port: int | None = None
         # Set by stop() so that stalled handlers give up at once instead of sleeping on.
         self._stopping = threading.Event()
+        # Set when a stall is lifted: the requests stalled until then hang up at once, as
+        # connections cut by an outage that ends do (replaced by a fresh one for later stalls).
+        self._stall_lifted = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -503,6 +512,7 @@ class StsFake:
         if server is None:
             return
         self._stopping.set()
+        self._stall_lifted.set()
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -612,16 +622,28 @@ class StsFake:
             self._down = down
 
     def set_stall(self, seconds: float) -> None:
+        """Answer every request only after ``seconds``; 0 lifts the stall, and the requests
+        stalled until then are hung up on at once."""
         with self._lock:
             self._stall = max(0.0, seconds)
+        if seconds <= 0:
+            self._lift_stalls()
 
     def stall_role(self, role_arn: str, seconds: float) -> None:
-        """Accept AssumeRole of ``role_arn`` and answer only after ``seconds`` (0: at once again)."""
+        """Accept AssumeRole of ``role_arn`` and answer only after ``seconds`` (0: at once again,
+        and the requests stalled until then are hung up on)."""
         with self._lock:
             if seconds > 0:
                 self._stalled_roles[role_arn] = seconds
             else:
                 self._stalled_roles.pop(role_arn, None)
+        if seconds <= 0:
+            self._lift_stalls()
+
+    def _lift_stalls(self) -> None:
+        with self._lock:
+            lifted, self._stall_lifted = self._stall_lifted, threading.Event()
+        lifted.set()
 
     # -- inspection ------------------------------------------------------------------
 
@@ -660,13 +682,14 @@ class StsFake:
             action=params.get("Action", ""),
             params=params,
             access_key_id=_credential_key(headers.get("Authorization")),
-            time=time.time(),
+            time=self.clock(),
             status=0,
         )
         with self._lock:
             self.calls.append(call)
             stall = max(self._stall, self._stalled_roles.get(params.get("RoleArn", ""), 0.0))
-        if stall > 0 and self._stopping.wait(stall):
+            lifted = self._stall_lifted
+        if stall > 0 and lifted.wait(stall):
             return None
         try:
             with self._lock:
@@ -739,7 +762,7 @@ class StsFake:
             session = self._sessions.get(akid)
             if session is None or token is None or not hmac.compare_digest(token, session.token):
                 raise _StsError("InvalidClientTokenId", _MSG_INVALID_TOKEN, 403)
-            if time.time() >= session.expires:
+            if self.clock() >= session.expires:
                 raise _StsError("ExpiredToken", _MSG_EXPIRED, 400)
             secret, identity, parent_key = session.secret, session.identity, session.parent_key
         if self.verify_signatures:
@@ -790,7 +813,7 @@ class StsFake:
         session = _Session(
             secret=_random_id(40, _SECRET_ALPHABET),
             token=_session_token(self.token_size),
-            expires=time.time() + lifetime,
+            expires=self.clock() + lifetime,
             identity=identity,
             mfa=mfa,
             role_arn=role_arn,
@@ -924,11 +947,12 @@ class StsFake:
         request_id = str(uuid.uuid4())
         query = dict(parse_qsl(urlsplit(target).query, keep_blank_values=True))
         params: dict[str, str] = {k: query[k] for k in ("role_name", "account_id") if k in query}
-        call = Call("GetRoleCredentials", params, None, time.time(), 0)
+        call = Call("GetRoleCredentials", params, None, self.clock(), 0)
         with self._lock:
             self.calls.append(call)
             stall = self._stall
-        if stall > 0 and self._stopping.wait(stall):
+            lifted = self._stall_lifted
+        if stall > 0 and lifted.wait(stall):
             return None
         with self._lock:
             try:
