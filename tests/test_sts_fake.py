@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -440,7 +440,8 @@ def test_stall_is_visible_to_clients_and_calls(fake: StsFake, user: tuple[str, s
     assert time.monotonic() - started < 0.2
 
 
-def test_stop_cuts_off_a_stalled_request_promptly(user: tuple[str, str], fake: StsFake) -> None:
+def cut_off(fake: StsFake, user: tuple[str, str], cut: Callable[[], None]) -> Any:
+    """A call stalled for 30 s, then ``cut()``: the error the caller got, within 3 s; the client."""
     fake.set_stall(30)
     sts = client(fake, *user, read_timeout=20)
     errors: list[BaseException] = []
@@ -455,12 +456,17 @@ def test_stop_cuts_off_a_stalled_request_promptly(user: tuple[str, str], fake: S
     worker.start()
     wait_for(lambda: fake.count() == 1, 5, interval=0.02, what="the call to be recorded")
     started = time.monotonic()
-    fake.stop()
+    cut()
     worker.join(timeout=10)
     assert time.monotonic() - started < 3
     assert not worker.is_alive()
     assert len(errors) == 1
     assert isinstance(errors[0], ConnectionClosedError)
+    return sts
+
+
+def test_stop_cuts_off_a_stalled_request_promptly(user: tuple[str, str], fake: StsFake) -> None:
+    cut_off(fake, user, fake.stop)
     assert fake.calls[0].status == 0
 
 
@@ -468,24 +474,7 @@ def test_lifting_a_stall_hangs_up_on_the_stalled_request_and_serves_the_next(
     user: tuple[str, str], fake: StsFake
 ) -> None:
     # As an outage ending: the connections it held are cut, the next request is answered.
-    fake.set_stall(30)
-    sts = client(fake, *user, read_timeout=20)
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            sts.get_caller_identity()
-        except Exception as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=call)
-    worker.start()
-    wait_for(lambda: fake.count() == 1, 5, interval=0.02, what="the call to be recorded")
-    started = time.monotonic()
-    fake.set_stall(0)
-    worker.join(timeout=10)
-    assert time.monotonic() - started < 3 and not worker.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], ConnectionClosedError)
+    sts = cut_off(fake, user, lambda: fake.set_stall(0))
     assert sts.get_caller_identity()["Arn"] == USER_ARN
 
 

@@ -471,16 +471,15 @@ def env_request(
     endpoint: bool = False,
     patience: float | None = None,
 ) -> Request:
-    message = request("env", profile=profile, ctx=ctx)
-    if shell_pid is not None:
-        message["shell_pid"] = shell_pid
-    if mfa_code is not None:
-        message["mfa_code"] = mfa_code
-    if endpoint:
-        message["mode"] = "endpoint"
-    if patience is not None:
-        message["patience"] = patience
-    return message
+    return _about(
+        "env",
+        profile,
+        ctx,
+        shell_pid=shell_pid,
+        mfa_code=mfa_code,
+        mode="endpoint" if endpoint else None,
+        patience=patience,
+    )
 
 
 def console_request(
@@ -492,13 +491,17 @@ def console_request(
     page: bool = False,
     mfa_code: str | None = None,
 ) -> Request:
-    message = request("console", profile=profile, ctx=ctx)
-    if shell_pid is not None:
-        message["shell_pid"] = shell_pid
-    if destination:
-        message["destination"] = destination
-    if page:
-        message["deliver"] = "page"
-    if mfa_code is not None:
-        message["mfa_code"] = mfa_code
-    return message
+    return _about(
+        "console",
+        profile,
+        ctx,
+        shell_pid=shell_pid,
+        destination=destination or None,
+        deliver="page" if page else None,
+        mfa_code=mfa_code,
+    )
+
+
+def _about(op: str, profile: str, ctx: Context, **optional: object) -> Request:
+    """A request about ``profile``, with those of the optional fields that are set."""
+    return request(op, profile=profile, ctx=ctx, **{k: v for k, v in optional.items() if v is not None})
