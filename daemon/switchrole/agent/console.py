@@ -115,10 +115,9 @@ class ConsoleHandler:
 
     def __call__(self, request: wire.Request, peer_pid: int) -> wire.ConsoleAnswer:
         ctx = Context.of(request["ctx"])
-        plan = self.planner.plan(request["profile"], ctx).plan
-        creds = self.handout.fresh(
-            self.planner.plan(request["profile"], ctx), None, request.get("mfa_code")
-        ).creds
+        planned = self.planner.plan(request["profile"], ctx)
+        plan = planned.plan
+        creds = self.handout.fresh(planned, None, request.get("mfa_code")).creds
         # SessionDuration is refused for chained or MFA-session roles; only direct ones may set it.
         direct = len(plan.hops) == 1 and plan.mfa is None and isinstance(plan.source, StaticKeys)
         url = signin_url(

@@ -18,6 +18,15 @@ from .state import StateFiles
 ENV_PATIENCE = 30.0
 
 
+def _expired(profile: str, why: str, retryable: bool = False) -> wire.Error:
+    return wire.Error(
+        wire.EXPIRED_CREDENTIALS,
+        f"the credentials for {profile} have expired and could not be renewed",
+        why,
+        retryable=retryable,
+    )
+
+
 @dataclass(frozen=True)
 class Handed:
     session: Session
@@ -52,7 +61,6 @@ class Handout:
         chain = self.chains.build(plan)
         session = chain.top.session()
         session.ctx = ctx
-        session.config_file = ctx.config_file
         session.below = tuple(layer.key for layer in chain.hops)
         news = shell is not None and session.add_shell(shell)
         generation = session.generation
@@ -72,21 +80,12 @@ class Handout:
                 )
             if session.creds is not None:
                 # What this shell held ran out during the outage: say that, and why.
-                raise wire.Error(
-                    wire.EXPIRED_CREDENTIALS,
-                    f"the credentials for {plan.profile} have expired and could not be renewed",
-                    f"{reason.message}; {reason.hint}",
-                    retryable=True,
-                ) from None
+                raise _expired(plan.profile, f"{reason.message}; {reason.hint}", retryable=True) from None
             raise reason from None
         finally:
             if news or session.generation != generation:
                 self.wake()  # a new shell or new credentials: the renewal schedule changed
         if creds.expiration is None or creds.expiration <= self.store.clock():
-            raise wire.Error(
-                wire.EXPIRED_CREDENTIALS,
-                f"the credentials for {plan.profile} have expired and could not be renewed",
-                session.last_error or "",
-            )
+            raise _expired(plan.profile, session.last_error or "")
         self.states.write(session)
         return Handed(session, creds, chain, generation)

@@ -79,7 +79,6 @@ class Session:
     role_arn: str  # for an MFA session, the device's serial
     kind: str = USER
     margin: Callable[[float], float] = field(default=refresh_margin, repr=False)
-    config_file: str = ""
     creds: Credentials | None = None
     generation: int = 0
     last_error: str | None = None
@@ -120,6 +119,11 @@ class Session:
         with self.lock:
             self.shells -= dead
             return set(self.shells)
+
+    @property
+    def config_file(self) -> str:
+        """The config file of the shell that last asked ("" for a hop or an MFA session)."""
+        return self.ctx.config_file if self.ctx is not None else ""
 
     @property
     def expiration(self) -> float:

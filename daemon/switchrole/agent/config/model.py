@@ -282,13 +282,14 @@ class Plan:
     mfa: Mfa | None = None
     role_arn: str = ""
 
-    def below(self) -> Plan | None:
-        """The plan of the hop under the last one, or None when the last hop uses the source."""
-        if len(self.hops) < 2:
-            return None
-        under = self.hops[-2]
+    def upto(self, depth: int) -> Plan:
+        """The plan of the chain's first ``depth`` hops: the role of hop ``depth``, reached the
+        same way (the whole plan when ``depth`` is its length)."""
+        if depth == len(self.hops):
+            return self
+        hop = self.hops[depth - 1]
         return Plan(
-            under.profile, self.source, self.hops[:-1], self.region, self.endpoint, self.mfa, under.role_arn
+            hop.profile, self.source, self.hops[:depth], self.region, self.endpoint, self.mfa, hop.role_arn
         )
 
     def mfa_key(self) -> str:

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 from ..credentials import Credentials
 from ..sessions import Session, SessionStore, refresh_margin
 from .base import Provider
 
 
+@dataclass(frozen=True)
 class Cached:
     """``provider`` behind the store's session ``key``: held credentials while they are current,
     one renewal (a flight) when they are not, however many callers ask."""
 
-    def __init__(
-        self,
-        provider: Provider,
-        store: SessionStore,
-        key: str,
-        *,
-        profile: str,
-        role_arn: str,
-        kind: str,
-        margin: Callable[[float], float] = refresh_margin,
-    ) -> None:
-        self.provider = provider
-        self.store = store
-        self.key = key
-        self.profile = profile
-        self.role_arn = role_arn
-        self.kind = kind
-        self.margin = margin
+    provider: Provider
+    store: SessionStore
+    key: str
+    _: KW_ONLY
+    profile: str
+    role_arn: str
+    kind: str
+    margin: Callable[[float], float] = refresh_margin
 
     def session(self) -> Session:
         session = self.store.session(self.key, self.profile, self.role_arn, self.kind, self.margin)

@@ -59,27 +59,13 @@ class Chains:
             )
         layers: list[Cached] = []
         for depth, hop in enumerate(plan.hops, 1):
-            top = depth == len(plan.hops)
-            key = (
-                plan.key()
-                if top
-                else Plan(
-                    hop.profile,
-                    plan.source,
-                    plan.hops[:depth],
-                    plan.region,
-                    plan.endpoint,
-                    plan.mfa,
-                    hop.role_arn,
-                ).key()
-            )
             layer = Cached(
                 AssumeRoleProvider(base, hop, self.sts, plan.endpoint),
                 self.store,
-                key,
+                plan.upto(depth).key(),
                 profile=hop.profile,
                 role_arn=hop.role_arn,
-                kind=USER if top else HOP,
+                kind=USER if depth == len(plan.hops) else HOP,
             )
             layers.append(layer)
             base = layer

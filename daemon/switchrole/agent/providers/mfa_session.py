@@ -14,6 +14,7 @@ import hashlib
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 
 from ... import wire
 from ..config.model import Mfa, StsEndpoint
@@ -70,26 +71,17 @@ class SpentCodes:
         return normalized
 
 
+@dataclass(frozen=True)
 class MfaSessionProvider:
     """GetSessionToken with a code, made with the credentials of the provider below."""
 
-    def __init__(
-        self,
-        base: Provider,
-        mfa: Mfa,
-        source_profile: str,
-        profile: str,
-        sts: Sts,
-        endpoint: StsEndpoint,
-        spent: SpentCodes,
-    ) -> None:
-        self.base = base
-        self.mfa = mfa
-        self.source_profile = source_profile
-        self.profile = profile
-        self.sts = sts
-        self.endpoint = endpoint
-        self.spent = spent
+    base: Provider
+    mfa: Mfa
+    source_profile: str
+    profile: str  # the profile asked for, named when a code is needed
+    sts: Sts
+    endpoint: StsEndpoint
+    spent: SpentCodes
 
     def fetch(self, code: str | None = None) -> Credentials:
         serial = self.mfa.serial
