@@ -23,11 +23,9 @@ from support.exports import exports
 from support.pty_shell import PtyShell
 from support.sts_fake import Role, StsFake
 from support.waiting import wait_for
-from support.world import SWITCHROLE, World
+from support.world import DEFAULT_PROFILE, MFA_ROLE, SWITCHROLE, World
+from support.world import MFA_SERIAL as SERIAL
 
-ACCOUNT = "111111111111"
-SERIAL = f"arn:aws:iam::{ACCOUNT}:mfa/alice"
-MFA_ROLE = "arn:aws:iam::333333333333:role/MfaAdmin"
 MFA_ROLE_RO = "arn:aws:iam::333333333333:role/MfaReadOnly"
 ASSUMED_ADMIN = re.compile(r"arn:aws:sts::333333333333:assumed-role/MfaAdmin/[\w+=,.@-]+")
 ASSUMED_RO = re.compile(r"arn:aws:sts::333333333333:assumed-role/MfaReadOnly/[\w+=,.@-]+")
@@ -45,10 +43,7 @@ TIMEOUT = 60
 def mfa_config(*, mfa_extra: str = "") -> str:
     """Two MFA roles with the same source profile and device; mfa_extra goes into [profile mfa]."""
     return f"""\
-[profile default]
-region = ap-northeast-1
-output = json
-
+{DEFAULT_PROFILE}
 [profile mfa]
 role_arn = {MFA_ROLE}
 source_profile = default

@@ -28,10 +28,10 @@ from botocore.utils import SSOTokenLoader
 
 from support.sts_fake import Role, StsFake, sso_cache_key, write_sso_token_cache
 from support.waiting import wait_for
+from support.world import MFA_SERIAL
 
 NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 USER_ARN = "arn:aws:iam::111111111111:user/alice"
-MFA_SERIAL = "arn:aws:iam::111111111111:mfa/alice"
 DEPLOY_ARN = "arn:aws:iam::222222222222:role/Deploy"
 ADMIN_ARN = "arn:aws:iam::222222222222:role/Admin"
 AUDIT_ARN = "arn:aws:iam::333333333333:role/Audit"

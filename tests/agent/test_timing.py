@@ -29,12 +29,14 @@ from support.net import http_get
 from support.sts_fake import Role, StsFake
 from support.waiting import wait_for
 from support.world import (
+    MFA_ROLE,
     ROLE2_ARN,
     ROLE_ARN,
     SOURCE_KEY,
     SOURCE_SECRET,
     TWO_ROLES_CONFIG,
 )
+from support.world import MFA_SERIAL as SERIAL
 from switchrole import wire
 from switchrole.agent import env as env_handler
 from switchrole.agent.refresh import MAX_SLEEP
@@ -44,8 +46,6 @@ HOUR = 3600
 # botocore's advisory refresh window: credentials handed out with less left make SDKs re-fetch
 # on every call.
 BOTOCORE_WINDOW = 15 * 60
-SERIAL = "arn:aws:iam::111111111111:mfa/alice"
-MFA_ROLE = "arn:aws:iam::333333333333:role/MfaAdmin"
 MFA_CONFIG = (
     TWO_ROLES_CONFIG
     + f"\n[profile mfa]\nrole_arn = {MFA_ROLE}\nsource_profile = default\nmfa_serial = {SERIAL}\n"

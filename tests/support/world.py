@@ -37,12 +37,18 @@ SOURCE_KEY = "AKIAIOSFODNN7EXAMPLE"
 SOURCE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 ROLE_ARN = "arn:aws:iam::222222222222:role/TestSwitchRole"
 ROLE2_ARN = "arn:aws:iam::222222222222:role/SecondRole"
+# The MFA device of the user the STS fake knows by default, and a role that demands it.
+MFA_SERIAL = "arn:aws:iam::111111111111:mfa/alice"
+MFA_ROLE = "arn:aws:iam::333333333333:role/MfaAdmin"
 
-SCENARIO_CONFIG = f"""\
+DEFAULT_PROFILE = """\
 [profile default]
 region = ap-northeast-1
 output = json
+"""
 
+SCENARIO_CONFIG = f"""\
+{DEFAULT_PROFILE}
 [profile test]
 role_arn = {ROLE_ARN}
 source_profile = default
