@@ -21,6 +21,9 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
 
 def fake_credentials(now: float, n: int, lifetime: float = 3600) -> Credentials:
     """The n-th credentials a fake fetch hands out at ``now``, valid for ``lifetime`` seconds."""

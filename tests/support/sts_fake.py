@@ -26,6 +26,9 @@ header, so SSO profiles work end to end. Point botocore or the AWS CLI at it wit
     write_sso_token_cache(home, "tok", start_url="https://example.awsapps.com/start",
                           region="eu-west-1", session_name="my-sso")
 
+``SsoFake`` (``sso_fake``) plays the rest of IAM Identity Center, the sign-in that issues the
+token included; the role credentials it hands out come from ``issue_sso_role_credentials`` here.
+
 Web identity: ``add_web_identity_token(token, subject=...)`` makes a token (any string; the
 fake does not parse JWTs) acceptable to AssumeRoleWithWebIdentity, which is unsigned as in
 AWS. A role's ``trusted`` set may name token subjects.
@@ -62,9 +65,7 @@ import json
 import os
 import re
 import secrets
-import socketserver
 import string
-import sys
 import threading
 import time
 import traceback
@@ -72,13 +73,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-__all__ = ["Call", "Role", "StsFake", "sso_cache_key", "write_sso_token_cache"]
+from support.loopback import LoopbackFake, LoopbackHandler
+
+__all__ = [
+    "Call",
+    "Role",
+    "StsFake",
+    "check_permission_set",
+    "sso_cache_key",
+    "write_sso_token_cache",
+]
 
 _NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 _API_VERSION = "2011-06-15"
@@ -336,6 +344,15 @@ def _tags(params: dict[str, str]) -> list[tuple[str, str]]:
     return tags
 
 
+def check_permission_set(account_id: str, role_name: str) -> None:
+    """ValueError unless ``account_id`` is an account id and ``role_name`` a permission set name:
+    setup fails in the test's own call rather than with a puzzling refusal from the portal later."""
+    if not re.fullmatch(r"\d{12}", account_id):
+        raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
+    if not re.fullmatch(r"[\w+=,.@-]{1,32}", role_name, re.ASCII):
+        raise ValueError(f"not a permission set name: {role_name!r}")
+
+
 def _credential_key(authorization: str | None) -> str | None:
     if not authorization:
         return None
@@ -424,6 +441,7 @@ def write_sso_token_cache(
     region: str,
     session_name: str | None = None,
     expires_in: float = 8 * 3600,
+    now: float | None = None,
 ) -> str:
     """Leave the token cache ``aws sso login`` writes, in ``home``/.aws/sso/cache; returns its path.
 
@@ -433,7 +451,10 @@ def write_sso_token_cache(
     """
     directory = os.path.join(os.fspath(home), ".aws", "sso", "cache")
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expires_in)
+    # ``now``: a test's fake clock, when the reader judges expiry by it.
+    expires = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc) + dt.timedelta(
+        seconds=expires_in
+    )
     entry = {
         "startUrl": start_url,
         "region": region,
@@ -446,12 +467,13 @@ def write_sso_token_cache(
     return path
 
 
-class StsFake:
+class StsFake(LoopbackFake):
     """A strict STS endpoint on 127.0.0.1 with controllable faults and full call records."""
 
     def __init__(
         self, account: str = "111111111111", user: str = "alice", clock: Callable[[], float] = time.time
     ) -> None:
+        super().__init__("sts-fake", _Handler)
         if not re.fullmatch(r"\d{12}", account):
             raise ValueError(f"account must be 12 digits, got {account!r}")
         # What the fake dates credentials and judges expiry by: a test shares the agent's fake
@@ -481,65 +503,20 @@ class StsFake:
         self._down = False
         self._stall = 0.0
         self._stalled_roles: dict[str, float] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
         # Set by stop() so that stalled handlers give up at once instead of sleeping on.
         self._stopping = threading.Event()
         # Set when a stall is lifted: the requests stalled until then hang up at once, as
         # connections cut by an outage that ends do (replaced by a fresh one for later stalls).
         self._stall_lifted = threading.Event()
 
-    # -- lifecycle -------------------------------------------------------------------
+    # -- lifecycle (start, stop, port, url: LoopbackFake) ----------------------------
 
-    def start(self) -> StsFake:
-        if self._server is not None:
-            raise RuntimeError("StsFake is already running")
+    def _on_start(self) -> None:
         self._stopping.clear()
-        server = _Server(self)
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"sts-fake-{server.server_port}",
-            daemon=True,
-        )
-        thread.start()
-        self._server, self._thread, self._port = server, thread, server.server_port
-        return self
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
+    def _on_stop(self) -> None:
         self._stopping.set()
         self._stall_lifted.set()
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> StsFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        # Kept after stop() so a test can show that clients now get "connection refused".
-        if self._port is None:
-            raise RuntimeError("StsFake has not been started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # -- principals and MFA ----------------------------------------------------------
 
@@ -599,12 +576,25 @@ class StsFake:
     def add_sso_token(self, token: str, account_id: str, role_name: str, user: str | None = None) -> None:
         """Let the SSO access token ``token`` get credentials for ``role_name`` in ``account_id``
         (call again to assign more roles to the same token)."""
-        if not re.fullmatch(r"\d{12}", account_id):
-            raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
-        if not re.fullmatch(r"[\w+=,.@-]{1,32}", role_name, re.ASCII):
-            raise ValueError(f"not a permission set name: {role_name!r}")
+        check_permission_set(account_id, role_name)
         with self._lock:
             self._sso_tokens.setdefault(token, {})[(account_id, role_name)] = user or self.user
+
+    def issue_sso_role_credentials(
+        self, account_id: str, role_name: str, user: str | None = None, lifetime: int = 3600
+    ) -> dict[str, Any]:
+        """The ``roleCredentials`` the SSO portal's GetRoleCredentials answers for ``user`` (default:
+        the fake's user) in permission set ``role_name`` of ``account_id``, for another fake that
+        plays the portal (``SsoFake``). They are session credentials of the permission set's role
+        ``AWSReservedSSO_<role_name>_<hex>``, so AssumeRole made with them is role chaining, and
+        they expire ``lifetime`` seconds from now on ``clock`` (unless ``lifetime`` is set on the
+        fake, which overrides every credential it issues). ``expiration`` is in epoch milliseconds,
+        as on the wire."""
+        check_permission_set(account_id, role_name)
+        if lifetime <= 0:
+            raise ValueError(f"lifetime must be positive, got {lifetime!r}")
+        with self._lock:
+            return self._sso_role_credentials(account_id, role_name, user or self.user, lifetime)
 
     # -- faults ----------------------------------------------------------------------
 
@@ -978,6 +968,12 @@ class StsFake:
         user = roles.get((account_id, role_name))
         if user is None:
             raise _StsError("ForbiddenException", "No access", 403)
+        return {"roleCredentials": self._sso_role_credentials(account_id, role_name, user, 3600)}
+
+    def _sso_role_credentials(
+        self, account_id: str, role_name: str, user: str, lifetime: int
+    ) -> dict[str, Any]:
+        # Caller holds self._lock.
         suffix = hashlib.sha256(f"{account_id}:{role_name}".encode()).hexdigest()[:16]
         name = f"AWSReservedSSO_{role_name}_{suffix}"
         identity = _Identity(
@@ -987,14 +983,12 @@ class StsFake:
             mfa_serial=None,
         )
         role_arn = f"arn:aws:iam::{account_id}:role/aws-reserved/sso.amazonaws.com/{name}"
-        akid, session = self._issue(identity, 3600, mfa=False, role_arn=role_arn, parent_key=None)
+        akid, session = self._issue(identity, lifetime, mfa=False, role_arn=role_arn, parent_key=None)
         return {
-            "roleCredentials": {
-                "accessKeyId": akid,
-                "secretAccessKey": session.secret,
-                "sessionToken": session.token,
-                "expiration": int(session.expires * 1000),
-            }
+            "accessKeyId": akid,
+            "secretAccessKey": session.secret,
+            "sessionToken": session.token,
+            "expiration": int(session.expires * 1000),
         }
 
     def _get_session_token(self, caller: _Caller, params: dict[str, str]) -> str:
@@ -1022,45 +1016,11 @@ class StsFake:
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: StsFake) -> None:
-        self.fake = fake
-        # Port 0 on loopback only: tests must never expose a credential-issuing service.
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), which can block on slow DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = int(self.socket.getsockname()[1])
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hang up on purpose in stall/timeout tests; only real bugs deserve a traceback.
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server_version = "sts_fake"
-    # Bounds how long an idle client can pin a handler thread after stop().
-    timeout = 30
 
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        body = self.rfile.read(length) if length > 0 else b""
-        fake = cast(_Server, self.server).fake
+    def answer(self, body: bytes) -> None:
+        fake = cast(StsFake, self.fake)
         portal = self.command == "GET" and urlsplit(self.path).path == _SSO_PATH
         if portal:
             answer = fake._serve_portal(self.path, self.headers)
@@ -1081,10 +1041,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-amzn-RequestId", request_id)
         self.end_headers()
         self.wfile.write(payload)
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Per-request access logs would drown pytest's captured output.
-        pass
