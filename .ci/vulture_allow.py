@@ -20,12 +20,13 @@ class _ReadByKey:
 
     deliver = expires_at = mfa_expires_at = config_default_has_credentials = None
     version = stopping = endpoint_shells = expires_in = config_errors = mfa_sessions = None
+    refreshable = None
 
 
 _ReadByKey.deliver, _ReadByKey.expires_at, _ReadByKey.mfa_expires_at  # noqa: B018
 _ReadByKey.config_default_has_credentials, _ReadByKey.version, _ReadByKey.stopping  # noqa: B018
 _ReadByKey.endpoint_shells, _ReadByKey.expires_in, _ReadByKey.config_errors  # noqa: B018
-_ReadByKey.mfa_sessions  # noqa: B018
+_ReadByKey.mfa_sessions, _ReadByKey.refreshable  # noqa: B018
 
 # Each of them must still be a field of one of wire's TypedDicts.
 _tree = ast.parse(Path(wire.__file__).read_text())

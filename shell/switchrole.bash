@@ -288,6 +288,8 @@ switchrole_prompt() {
         builtin printf '%s !expired\n' "$SWITCHROLE_PROFILE"
     elif [[ $status == mfa_needed ]]; then
         builtin printf '%s !mfa\n' "$SWITCHROLE_PROFILE"
+    elif [[ $status == login_needed ]]; then
+        builtin printf '%s !login\n' "$SWITCHROLE_PROFILE"
     elif ((left >= 3600)); then
         builtin printf '%s %dh%02dm\n' "$SWITCHROLE_PROFILE" $((left / 3600)) $((left % 3600 / 60))
     elif ((left >= 60)); then

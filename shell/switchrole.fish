@@ -202,6 +202,8 @@ function switchrole_prompt
         # No clock to count with: name the profile and what needs attention.
         if test "$state" = mfa_needed
             builtin printf '%s !mfa\n' "$SWITCHROLE_PROFILE"
+        else if test "$state" = login_needed
+            builtin printf '%s !login\n' "$SWITCHROLE_PROFILE"
         else
             builtin printf '%s\n' "$SWITCHROLE_PROFILE"
         end
@@ -212,6 +214,8 @@ function switchrole_prompt
         builtin printf '%s !expired\n' "$SWITCHROLE_PROFILE"
     else if test "$state" = mfa_needed
         builtin printf '%s !mfa\n' "$SWITCHROLE_PROFILE"
+    else if test "$state" = login_needed
+        builtin printf '%s !login\n' "$SWITCHROLE_PROFILE"
     else if test $left -ge 3600
         builtin printf '%s %dh%02dm\n' "$SWITCHROLE_PROFILE" (builtin math --scale=0 "floor($left / 3600)") (builtin math --scale=0 "floor($left % 3600 / 60)")
     else if test $left -ge 60

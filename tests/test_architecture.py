@@ -17,7 +17,7 @@ ROOT = PACKAGE.parent.parent
 AGENT = PACKAGE / "agent"
 # Pieces an agent module may depend on before it is a hub; wiring depends on them all.
 MAX_AGENT_DEPENDENCIES = 8
-HANDLERS = ("EnvHandler", "StatusView", "ConsoleHandler", "Ping", "Stop")
+HANDLERS = ("EnvHandler", "StatusView", "ConsoleHandler", "LoginHandler", "LogoutHandler", "Ping", "Stop")
 
 
 def module_name(path: Path) -> str:

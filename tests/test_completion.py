@@ -429,3 +429,16 @@ def test_the_line_filter_sees_what_configparser_sees(text: str, tmp_path: Path) 
     except configparser.Error:
         expected = {}
     assert completion._read(str(path)) == expected
+
+
+def test_iam_identity_center_profiles_and_sso_sessions(world: World) -> None:
+    """An SSO profile is switched into like a role; `login --sso-session` offers the sessions."""
+    from support.world import SSO_CONFIG
+
+    world.write(SSO_CONFIG)
+    offered = dict(complete(world, "env", ""))
+    assert offered["dev"] == "Developer in 333333333333 (IAM Identity Center)"
+    assert offered["deploy"] == "arn:aws:iam::555555555555:role/Deploy"
+    assert "dev" in names(world, "login", "")
+    assert names(world, "login", "--sso-session", "") == ["corp"]
+    assert names(world, "logout", "--sso-session=") == ["--sso-session=corp"]

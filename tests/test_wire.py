@@ -24,6 +24,8 @@ CHECKED = {
     "CredentialsView": wire.CREDENTIALS_VIEW,
     "EndpointView": wire.ENDPOINT_VIEW,
     "ErrorView": wire.ERROR_VIEW,
+    "LoginAnswer": wire.LOGIN_ANSWER,
+    "AuthorizationView": wire.AUTHORIZATION_VIEW,
 }
 
 

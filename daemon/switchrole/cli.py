@@ -327,6 +327,48 @@ def cmd_console(args: list[str]) -> int:
     return 0
 
 
+def cmd_login(args: list[str]) -> int:
+    """Sign in to IAM Identity Center: the device authorization, approved in a browser."""
+    from . import signin
+
+    name = _take(args, "--sso-session")
+    browser = not _has(args, "--no-browser")
+    force = _has(args, "--force")
+    if (name is None) == (len(args) != 1) or any(a.startswith("-") for a in args):
+        raise UsageError("usage: switchrole login PROFILE | --sso-session NAME [--no-browser] [--force]")
+    answer = signin.sign_in(profile=args[0] if args else None, sso_session=name, force=force, browser=browser)
+    expires = answer["expires_at"]
+    if answer["authorization"] is None and expires is not None:
+        from .prompt import time_left
+
+        left = time_left(max(0, expires - int(__import__("time").time())))
+        sys.stderr.write(
+            f"switchrole: signed in to sso-session {answer['sso_session']} already ({left} left, "
+            "renewed by the agent); --force signs in again\n"
+        )
+    return 0
+
+
+def cmd_logout(args: list[str]) -> int:
+    name = _take(args, "--sso-session")
+    if args:
+        raise UsageError(f"unexpected argument {args[0]!r}")
+    try:
+        result = client.send(
+            wire.request("logout", **({"sso_session": name} if name else {})), autostart=False
+        )
+    except client.AgentUnavailable:
+        sys.stderr.write("switchrole: no agent is running, so no sign-in is held\n")
+        return 0
+    ended = result.get("signed_out") or []
+    if ended:
+        sys.stderr.write(f"switchrole: signed out of sso-session {', '.join(ended)}\n")
+    else:
+        what = f"sso-session {name}" if name else "any sso-session"
+        sys.stderr.write(f"switchrole: no sign-in was held for {what}\n")
+    return 0
+
+
 def cmd_status(args: list[str], daemon_only: bool = False) -> int:
     import json
 
@@ -397,6 +439,28 @@ def status_text(status: dict[str, Any], daemon_only: bool = False) -> str:
             (m["mfa_serial"], m["source_profile"], time_left(m["expires_in"]), m["expiration"]) for m in mfa
         ]
         lines += ["", *_table(("MFA DEVICE", "SOURCE", "LEFT", "EXPIRES"), devices)]
+    signins = status.get("sso_sessions", [])
+    if signins:
+        rows = [
+            (
+                v["sso_session"],
+                v["start_url"],
+                {"signed_in": "signed in", "pending": "waiting for approval"}.get(v["state"], "login needed"),
+                time_left(v["expires_in"]) if v.get("expires_in") is not None else "-",
+                v.get("expiration") or "-",
+            )
+            for v in signins
+        ]
+        lines += ["", *_table(("SSO SESSION", "START URL", "STATE", "LEFT", "EXPIRES"), rows)]
+        for v in signins:
+            if v["state"] == "login_needed":
+                lines.append(f"  {v['sso_session']}: run `switchrole login --sso-session {v['sso_session']}`")
+            elif v.get("origin") == "aws-cli-cache":
+                lines.append(f"  {v['sso_session']}: the AWS CLI's sign-in (read-only, not renewed)")
+            elif v["state"] == "signed_in" and not v.get("refreshable"):
+                lines.append(
+                    f"  {v['sso_session']}: no refresh token was given; sign in again when it runs out"
+                )
     return "\n".join(lines)
 
 
@@ -593,6 +657,8 @@ COMMANDS = {
     "exec": cmd_exec,
     "credential-process": cmd_credential_process,
     "console": cmd_console,
+    "login": cmd_login,
+    "logout": cmd_logout,
     "prompt": cmd_prompt,
     "pick": cmd_pick,
 }

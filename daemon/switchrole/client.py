@@ -259,12 +259,16 @@ def _converse(message: wire.Request, profile: str, interactive: bool) -> dict[st
     variables for a credential_source profile, or an MFA code read from the terminal (a wrong
     code is asked again). A prompt hook passes interactive=False: it never prompts."""
     prompts = 0
+    signed_in = False
     while True:
         try:
             result = send(message)
         except wire.Error as exc:
             if exc.code == wire.NEEDS_ENVIRONMENT and "source_env" not in message["ctx"]:
                 message["ctx"]["source_env"] = source_env()
+                continue
+            if exc.code == wire.LOGIN_REQUIRED and interactive and not signed_in and _sign_in(profile):
+                signed_in = True
                 continue
             wants_code = exc.code == wire.MFA_REQUIRED or (
                 exc.code == wire.MFA_INVALID and "mfa_code" in message
@@ -285,6 +289,10 @@ def _converse(message: wire.Request, profile: str, interactive: bool) -> dict[st
                 # With nobody to type a code instead, a failing mfa_process is what to fix.
                 raise (exc if "mfa_process" in exc.detail else nobody) from None
             continue
+        if interactive and result.get("state") == wire.LOGIN_NEEDED and not signed_in and _sign_in(profile):
+            # The role still works, but its sign-in could not be renewed: sign in while someone is here.
+            signed_in = True
+            continue
         if interactive and result.get("state") == wire.MFA_NEEDED and "mfa_code" not in message:
             serial = result.get("mfa_serial")
             if isinstance(serial, str):
@@ -295,6 +303,17 @@ def _converse(message: wire.Request, profile: str, interactive: bool) -> dict[st
                     return result  # the still-valid credentials will do for now
                 continue
         return result
+
+
+def _sign_in(profile: str) -> bool:
+    """Sign in to the profile's sso-session when a person is at a terminal; False when nobody
+    is (the caller then fails closed with the agent's words, which name `switchrole login`)."""
+    from . import signin
+
+    if not signin.at_terminal():
+        return False
+    signin.sign_in(profile=profile)
+    return True
 
 
 def request_env(profile: str, pid: int, interactive: bool = True, endpoint: bool = False) -> wire.EnvAnswer:

@@ -151,6 +151,27 @@ COMMANDS: tuple[Command, ...] = (
         positional="profile",
     ),
     Command(
+        "login",
+        "PROFILE | --sso-session NAME [--no-browser] [--force]",
+        "sign in to IAM Identity Center for PROFILE's sso-session (or the one named): one browser "
+        "approval for every shell, renewed by the agent without a browser until the session ends",
+        (
+            Option("--sso-session", "NAME", "sign in to this [sso-session] instead of a profile's"),
+            Option("--no-browser", "", "only print the URL and code; open no browser"),
+            Option("--force", "", "sign in again even when a usable sign-in is held"),
+        ),
+        "switchrole login dev",
+        positional="profile",
+    ),
+    Command(
+        "logout",
+        "[--sso-session NAME]",
+        "end the IAM Identity Center sign-ins the agent holds (or one): tokens forgotten, ended at "
+        "the portal, and the roles made through them dropped",
+        (Option("--sso-session", "NAME", "end only this sso-session's sign-in"),),
+        "switchrole logout",
+    ),
+    Command(
         "status",
         "[--json]",
         "the agent, the config errors it sees, and each session it holds (never a secret)",

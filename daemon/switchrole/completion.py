@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at every TAB
     from collections.abc import Callable
 
 # The two settings a role profile is recognised by; nothing else is read out of the files.
-_KEYS = ("role_arn", "include_profile")
+_KEYS = ("role_arn", "include_profile", "sso_session", "sso_start_url", "sso_account_id", "sso_role_name")
 # configparser's DEFAULT section would leak its keys into every section; no AWS file has this one.
 _NO_DEFAULT = "\x00switchrole: no default section"
 
@@ -99,6 +99,8 @@ def _after(command: commands.Command, state: _Parsed, current: str) -> list[Cand
 
 
 def _values(flag: str) -> tuple[str, ...]:
+    if flag == "--sso-session":
+        return sso_sessions()
     return commands.SHELLS if flag == "--shell" else ()
 
 
@@ -157,10 +159,33 @@ def role_profiles() -> dict[str, str]:
         profiles[name] = {**profiles.get(name, {}), **values}
     roles = {}
     for name in profiles:
-        arn = _included(name, profiles).get("role_arn", "")
+        settings = _included(name, profiles)
+        arn = settings.get("role_arn", "")
+        sso = (settings.get("sso_session") or settings.get("sso_start_url")) and settings.get("sso_role_name")
         if arn:
             roles[name] = arn
+        elif sso and settings.get("sso_account_id"):
+            # An IAM Identity Center profile: its permission set is the role (as `env` sees it).
+            roles[name] = f"{settings['sso_role_name']} in {settings['sso_account_id']} (IAM Identity Center)"
     return roles
+
+
+def sso_sessions() -> tuple[str, ...]:
+    """The [sso-session NAME] sections of the config file."""
+    import configparser
+
+    parser = configparser.RawConfigParser(strict=False, interpolation=None, default_section=_NO_DEFAULT)
+    path = paths.aws_file("AWS_CONFIG_FILE", "~/.aws/config")
+    try:
+        if not os.path.isfile(path):
+            return ()
+        with open(path, encoding="utf-8") as f:
+            lines = [line for line in f.read().split("\n") if line.lstrip().startswith("[")]
+        parser.read_string("\n".join(lines), path)
+    except (OSError, ValueError, configparser.Error):
+        return ()
+    names = (section.split()[1:] for section in parser.sections() if section.startswith("sso-session"))
+    return tuple(sorted(parts[0] for parts in names if len(parts) == 1))
 
 
 def _read(path: str) -> dict[str, dict[str, str]]:

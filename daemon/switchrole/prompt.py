@@ -36,6 +36,8 @@ def prompt_text(environ: Mapping[str, str], now: float) -> str:
         return f"{profile} !expired"
     if state == wire.MFA_NEEDED:
         return f"{profile} !mfa"
+    if state == wire.LOGIN_NEEDED:
+        return f"{profile} !login"
     return f"{profile} {time_left(left)}"
 
 

@@ -108,5 +108,5 @@ def leave(environ: Mapping[str, str] = os.environ) -> tuple[dict[str, str], list
 def refresh_failed(code: str) -> dict[str, str]:
     """What a prompt hook applies when a background refresh fails: keep the current variables,
     mark the state for the prompt, and wait before trying again instead of at every prompt."""
-    state = wire.MFA_NEEDED if code == wire.MFA_REQUIRED else wire.ERROR
+    state = {wire.MFA_REQUIRED: wire.MFA_NEEDED, wire.LOGIN_REQUIRED: wire.LOGIN_NEEDED}.get(code, wire.ERROR)
     return {"SWITCHROLE_STATUS": state, "SWITCHROLE_REFRESH_AT": str(int(time.time()) + 30)}

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, Final, Literal, TypedDict
 
-    State = Literal["fresh", "stale", "expired", "mfa_needed", "error"]
+    State = Literal["fresh", "stale", "expired", "mfa_needed", "login_needed", "error"]
+    SsoState = Literal["signed_in", "pending", "login_needed"]
 
     class _Context(TypedDict):
         config_file: str
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
         patience: float
         destination: str
         deliver: str
+        sso_session: str
+        wait: bool
+        force: bool
 
     class CredentialsView(TypedDict):
         access_key_id: str
@@ -127,6 +131,38 @@ if TYPE_CHECKING:
         config_errors: list[str]
         sessions: list[SessionView]
         mfa_sessions: list[MfaView]
+        sso_sessions: list[SsoView]
+
+    class SsoView(TypedDict):
+        """An sso-session the agent holds a sign-in for (never a token)."""
+
+        sso_session: str
+        start_url: str
+        region: str
+        state: SsoState
+        expiration: str | None
+        expires_in: int | None
+        refreshable: bool
+        origin: str
+
+    class AuthorizationView(TypedDict):
+        """A device authorization waiting for the person's approval in a browser."""
+
+        verification_uri: str
+        verification_uri_complete: str
+        user_code: str
+        expires_at: int
+
+    class LoginAnswer(TypedDict):
+        sso_session: str
+        start_url: str
+        signed_in: bool
+        expires_at: int | None
+        authorization: AuthorizationView | None
+        started: bool
+
+    class LogoutAnswer(TypedDict):
+        signed_out: list[str]
 
     class _ErrorView(TypedDict):
         code: str
@@ -157,8 +193,14 @@ FRESH: Final = "fresh"  # more than the refresh margin left
 STALE: Final = "stale"  # still valid, but the last renewal failed: served while STS is out
 EXPIRED: Final = "expired"  # no longer valid and not renewed
 MFA_NEEDED: Final = "mfa_needed"  # renewing needs a code only a person can give
+LOGIN_NEEDED: Final = "login_needed"  # renewing needs a browser sign-in to IAM Identity Center
 ERROR: Final = "error"  # never obtained: the first attempt failed
-STATES: tuple[State, ...] = (FRESH, STALE, EXPIRED, MFA_NEEDED, ERROR)
+STATES: tuple[State, ...] = (FRESH, STALE, EXPIRED, MFA_NEEDED, LOGIN_NEEDED, ERROR)
+
+# -- the states of an sso-session's sign-in, in `status` -----------------------------------------
+
+SIGNED_IN: Final = "signed_in"  # an access token is held (refreshed ahead of expiry)
+PENDING: Final = "pending"  # a device authorization waits for the person's approval
 
 # -- error codes: the client acts on some (mfa_required prompts), and shows the rest ------------
 
@@ -173,6 +215,8 @@ FEDERATION_UNAVAILABLE = "federation_unavailable"
 EXPIRED_CREDENTIALS = "expired"
 MFA_REQUIRED = "mfa_required"
 MFA_INVALID = "mfa_invalid"
+LOGIN_REQUIRED = "login_required"
+LOGIN_FAILED = "login_failed"
 NEEDS_ENVIRONMENT = "needs_environment"
 BAD_REQUEST = "bad_request"
 BAD_ANSWER = "bad_answer"
@@ -280,6 +324,14 @@ def _choice(*options: str) -> Check:
     return check
 
 
+def _url(value: object) -> str | None:
+    # Only a web page may reach the browser: never a file: or javascript: URL.
+    problem = _name(value)
+    if problem is None and isinstance(value, str) and not value.startswith(("https://", "http://")):
+        return "must be an http(s) URL"
+    return problem
+
+
 def _strings(value: object) -> str | None:
     if not isinstance(value, dict):
         return "must map names to strings"
@@ -343,6 +395,9 @@ REQUEST = Table(
         "patience": _seconds(MAX_PATIENCE),
         "destination": _text,
         "deliver": _choice("url", "page"),
+        "sso_session": _name,
+        "wait": _flag,
+        "force": _flag,
     },
     required=("op",),
 )
@@ -354,6 +409,10 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "stop": ((), ()),
     "env": (("profile", "ctx"), ("shell_pid", "mfa_code", "mode", "patience")),
     "console": (("profile", "ctx"), ("shell_pid", "mfa_code", "patience", "destination", "deliver")),
+    # A sign-in to IAM Identity Center for a profile's sso-session, or one named; "wait" waits
+    # for the pending device authorization to be approved, "force" signs in again.
+    "login": (("ctx",), ("profile", "sso_session", "wait", "force", "patience")),
+    "logout": ((), ("sso_session",)),
 }
 
 CREDENTIALS_VIEW = Table(
@@ -396,6 +455,26 @@ ENV_ANSWER = Table(
         "mfa_expires_at",
     ),
 )
+AUTHORIZATION_VIEW = Table(
+    {
+        "verification_uri": _url,
+        "verification_uri_complete": _url,
+        "user_code": _name,
+        "expires_at": _whole(0),
+    },
+    required=("verification_uri", "verification_uri_complete", "user_code", "expires_at"),
+)
+LOGIN_ANSWER = Table(
+    {
+        "sso_session": _name,
+        "start_url": _text,
+        "signed_in": _flag,
+        "expires_at": _optional(_whole(0)),
+        "authorization": _optional(_record(AUTHORIZATION_VIEW)),
+        "started": _flag,
+    },
+    required=("sso_session", "start_url", "signed_in", "expires_at", "authorization", "started"),
+)
 ERROR_VIEW = Table(
     {"code": _name, "message": _text, "hint": _text, "detail": _strings, "retryable": _flag},
     required=("code", "message"),
@@ -421,6 +500,15 @@ def check_request(value: object) -> Request:
         if key not in request:
             raise Error(BAD_REQUEST, f"operation {op!r} needs the field {key!r}")
     return request
+
+
+def check_login_answer(value: object) -> LoginAnswer:
+    """The agent's ``login`` answer, checked before its URL is opened in a browser."""
+    problem = _check_record(LOGIN_ANSWER, value, "answer")
+    if problem is not None:
+        raise Error(BAD_ANSWER, f"the agent's answer cannot be used: {problem}")
+    answer: LoginAnswer = value  # type: ignore[assignment]  # checked just above
+    return answer
 
 
 def check_env_answer(value: object) -> EnvAnswer:
@@ -499,6 +587,26 @@ def console_request(
         destination=destination or None,
         deliver="page" if page else None,
         mfa_code=mfa_code,
+    )
+
+
+def login_request(
+    ctx: Context,
+    *,
+    profile: str | None = None,
+    sso_session: str | None = None,
+    wait: bool = False,
+    force: bool = False,
+    patience: float | None = None,
+) -> Request:
+    """A sign-in for ``profile``'s sso-session, or for the one named ``sso_session``."""
+    fields = {"profile": profile, "sso_session": sso_session, "patience": patience}
+    flags = {"wait": wait, "force": force}
+    return request(
+        "login",
+        ctx=ctx,
+        **{k: v for k, v in fields.items() if v is not None},
+        **{k: True for k, v in flags.items() if v},
     )
 
 

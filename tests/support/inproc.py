@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.clock import FakeClock
+from support.sso_fake import SsoFake
 from support.sts_fake import StsFake
 from support.waiting import wait_for
 from support.world import scenario_credentials
@@ -23,6 +25,7 @@ from switchrole import wire
 from switchrole.agent import wiring
 from switchrole.agent.sessions import Session
 from switchrole.agent.shells import ShellRef, start_of
+from switchrole.agent.sso.center import IdentityCenter
 from switchrole.agent.sts import Sts
 
 
@@ -36,9 +39,19 @@ def shell_ref(pid: int) -> ShellRef:
 class Agent:
     """The agent in this process, its world (AWS files, runtime dir, shells) and its clock."""
 
-    def __init__(self, root: Path, sts: StsFake, clock: FakeClock, config: str, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sts: StsFake,
+        clock: FakeClock,
+        config: str,
+        idle_timeout: float,
+        sso: SsoFake | None = None,
+    ) -> None:
         self.sts = sts
+        self.sso = sso
         self.clock = clock
+        self.home = root / "home"
         self.runtime = root / "run"
         self.runtime.mkdir(mode=0o700)
         self.aws = root / "aws"
@@ -52,7 +65,11 @@ class Agent:
             clock=clock,
             idle_timeout=idle_timeout,
             sts=Sts(clock, attempts=1),
+            center=IdentityCenter(clock, attempts=1),
+            pause=self._pause,
         )
+        # The AWS CLI's token cache is read from this HOME.
+        self.built.signins.home = str(self.home)
         self._shells: dict[int, subprocess.Popen[bytes]] = {}
 
     def write(self, config: str) -> None:
@@ -60,12 +77,17 @@ class Agent:
         (self.aws / "credentials").write_text(scenario_credentials())
 
     def ctx(self) -> wire.Context:
-        return wire.context(
-            str(self.aws / "config"),
-            str(self.aws / "credentials"),
-            {"AWS_ENDPOINT_URL_STS": self.sts.url},
-            "tester",
-        )
+        env = {"AWS_ENDPOINT_URL_STS": self.sts.url}
+        if self.sso is not None:
+            env |= {"AWS_ENDPOINT_URL_SSO_OIDC": self.sso.url, "AWS_ENDPOINT_URL_SSO": self.sso.url}
+        return wire.context(str(self.aws / "config"), str(self.aws / "credentials"), env, "tester")
+
+    def _pause(self, cancel: threading.Event, seconds: float) -> bool:
+        """Between two polls of a sign-in: the interval passes on the fake clock, not in real time."""
+        if cancel.wait(0.01):
+            return True
+        self.clock.now += seconds
+        return False
 
     # -- shells ------------------------------------------------------------------------------
 
@@ -109,7 +131,10 @@ class Agent:
         """Let the renewals in flight land (they speak to the fake over real HTTP), and what
         follows a landing (the state file) be done."""
         wait_for(
-            lambda: all(s.flight is None or s.flight.done() for s in self.built.store.all()),
+            lambda: (
+                all(s.flight is None or s.flight.done() for s in self.built.store.all())
+                and all(s.refresh is None or s.refresh.done() for s in self.built.signins.all())
+            ),
             20,
             what="renewals to land",
         )

@@ -57,6 +57,35 @@ source_profile = default
 # The scenario with a second role profile, `second`, for the tests where two profiles differ.
 TWO_ROLES_CONFIG = SCENARIO_CONFIG + f"\n[profile second]\nrole_arn = {ROLE2_ARN}\nsource_profile = default\n"
 
+# IAM Identity Center as the AWS CLI v2 writes it: one sso-session, two permission-set profiles
+# in two accounts, and a role chained on top of one of them.
+SSO_START_URL = "https://corp.awsapps.com/start"
+SSO_DEV = ("333333333333", "Developer")
+SSO_OPS = ("444444444444", "Operator")
+SSO_CHAINED_ROLE = "arn:aws:iam::555555555555:role/Deploy"
+SSO_CONFIG = f"""\
+{DEFAULT_PROFILE}
+[sso-session corp]
+sso_start_url = {SSO_START_URL}
+sso_region = eu-west-1
+sso_registration_scopes = sso:account:access
+
+[profile dev]
+sso_session = corp
+sso_account_id = {SSO_DEV[0]}
+sso_role_name = {SSO_DEV[1]}
+region = eu-west-1
+
+[profile ops]
+sso_session = corp
+sso_account_id = {SSO_OPS[0]}
+sso_role_name = {SSO_OPS[1]}
+
+[profile deploy]
+role_arn = {SSO_CHAINED_ROLE}
+source_profile = dev
+"""
+
 # The init line exactly as the README tells users to write it.
 INIT_LINE = {
     "bash": 'eval "$(switchrole init bash)"',

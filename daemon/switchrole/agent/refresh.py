@@ -42,6 +42,7 @@ class Refresher:
         on_idle: Callable[[], None],
         idle_timeout: float,
         holds_more: Callable[[], bool] = lambda: False,
+        also_due: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
         self.states = states
@@ -49,6 +50,9 @@ class Refresher:
         self.on_idle = on_idle
         self.idle_timeout = idle_timeout
         self.holds_more = holds_more
+        # Other renewals on the same schedule (IAM Identity Center tokens): starts what is due
+        # and says when it next needs a look.
+        self.also_due = also_due
         self._cond = threading.Condition()
         self._stopped = False
         self._news = False  # a wake that came while a pass ran must not be slept through
@@ -92,6 +96,12 @@ class Refresher:
         """Start what is due, forget what is abandoned; return when to look again."""
         now = self.clock()
         next_wake = now + MAX_SLEEP
+        if self.also_due is not None:
+            try:
+                next_wake = min(next_wake, self.also_due())
+            except Exception as exc:  # as with a session: the others go on
+                log.error("token renewal failed unexpectedly (%s)", type(exc).__name__)
+                next_wake = min(next_wake, now + ERROR_PAUSE)
         sessions = self.store.all()
         for session in sessions:
             try:
@@ -135,11 +145,27 @@ class Refresher:
         self.store.renew(session, session.fetch, lead)
         return now + MAX_SLEEP if session.refreshing else _due(session, lead)
 
+    def signed_in(self, sso: str) -> None:
+        """A sign-in landed: the sessions that waited for it are renewed now, and their shells
+        stop showing that one is needed."""
+        for session in self.store.signed_in(sso):
+            if session.creds is not None:
+                self.states.write(session)
+        self.wake()
+
+    def login_needed(self, sso: str) -> None:
+        """A sign-in was refused renewal: the shells of the sessions made through it show it."""
+        for session in self.store.login_needed(sso):
+            if session.creds is not None:
+                self.states.write(session)
+
     def landed(self, session: Session) -> None:
         """A renewal landed (the store calls this from the renewal's thread)."""
         now = self.clock()
         if session.mfa_needed:
             log.warning("refresh of %s needs an MFA code", session.profile)
+        elif session.login_needed:
+            log.warning("refresh of %s needs a sign-in to IAM Identity Center", session.profile)
         elif session.last_error is not None:
             log.warning(
                 "refresh of %s failed; retrying in %.0f s", session.profile, max(0.0, session.retry_at - now)

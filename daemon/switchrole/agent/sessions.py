@@ -83,6 +83,8 @@ class Session:
     generation: int = 0
     last_error: str | None = None
     mfa_needed: bool = False  # the last renewal needs a code only a person can give
+    login_needed: bool = False  # the last renewal needs a browser sign-in only a person can give
+    sso: str | None = None  # the IAM Identity Center sign-in (its key) the session is made through
     refreshing: bool = False
     fetch: Callable[[], Credentials] | None = field(default=None, repr=False)
     shells: set[ShellRef] = field(default_factory=set)
@@ -138,6 +140,8 @@ class Session:
         """The session's state in the one vocabulary shells and `status` use (wire.STATES)."""
         if self.mfa_needed:
             return wire.MFA_NEEDED
+        if self.login_needed:
+            return wire.LOGIN_NEEDED
         if self.creds is None:
             return wire.ERROR
         if self.expiration <= now:
@@ -308,6 +312,7 @@ class SessionStore:
         session.generation += 1
         session.last_error = None
         session.mfa_needed = False
+        session.login_needed = False
         session.failures = 0
         session.retry_at = 0.0
 
@@ -323,8 +328,47 @@ class SessionStore:
             session.mfa_needed = True
             session.retry_at = now + MAX_BACKOFF
             return
+        if isinstance(exc, wire.Error) and exc.code == wire.LOGIN_REQUIRED:
+            # Likewise the IAM Identity Center sign-in: a sign-in lifts the wait at once
+            # (``signed_in``), and a token `aws sso login` leaves is found at the next retry.
+            session.login_needed = True
+            session.retry_at = now + MAX_BACKOFF
+            return
         backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
         session.retry_at = now + backoff
+
+    def signed_in(self, sso: str) -> list[Session]:
+        """The sessions made through the sign-in ``sso``, no longer waiting for one: renewed
+        at once, and told so."""
+        found = [s for s in self.all() if s.sso == sso]
+        for session in found:
+            with session.lock:
+                if session.login_needed:
+                    # News for the shells' prompt hooks, which read the state anew.
+                    session.generation += 1
+                session.login_needed = False
+                session.retry_at = 0.0
+        return found
+
+    def login_needed(self, sso: str) -> list[Session]:
+        """The sessions made through the sign-in ``sso``, which IAM Identity Center refused to
+        renew: their shells are told now, not only when the role itself is due."""
+        found = [s for s in self.all() if s.sso == sso]
+        for session in found:
+            with session.lock:
+                session.login_needed = True
+        return found
+
+    def signed_out(self, sso: str) -> list[Session]:
+        """The sessions made through the sign-in ``sso``, emptied: their credentials are gone
+        with it (as `aws sso logout` removes them), and they wait for a new sign-in."""
+        found = [s for s in self.all() if s.sso == sso]
+        for session in found:
+            with session.lock:
+                session.creds = None
+                session.login_needed = True
+                session.generation += 1
+        return found
 
     def all(self) -> list[Session]:
         with self._lock:

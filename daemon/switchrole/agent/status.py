@@ -12,13 +12,20 @@ from collections.abc import Callable
 from .. import __version__, wire
 from .config.files import ConfigFiles
 from .sessions import MFA, USER, Session, SessionStore
+from .sso.signins import SignIns
 
 
 class StatusView:
     def __init__(
-        self, store: SessionStore, files: ConfigFiles, socket_path: str, clock: Callable[[], float]
+        self,
+        store: SessionStore,
+        files: ConfigFiles,
+        socket_path: str,
+        clock: Callable[[], float],
+        signins: SignIns,
     ) -> None:
         self.store = store
+        self.signins = signins
         self.files = files
         self.socket_path = socket_path
         self.clock = clock
@@ -26,7 +33,7 @@ class StatusView:
 
     def __call__(self, request: wire.Request, peer_pid: int) -> wire.StatusAnswer:
         now = self.clock()
-        held = [s for s in self.store.all() if s.creds is not None]
+        held = [s for s in self.store.all() if s.creds is not None or s.login_needed]
         return {
             "pid": os.getpid(),
             "version": __version__,
@@ -44,6 +51,7 @@ class StatusView:
                 for s in held
                 if s.kind == MFA and s.expiration > now
             ],
+            "sso_sessions": self.signins.views(),
         }
 
     def _session(self, s: Session, now: float) -> wire.SessionView:

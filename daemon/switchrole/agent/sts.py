@@ -35,6 +35,13 @@ _THROTTLE = {
     "RequestLimitExceeded",
     "TooManyRequestsException",
 }
+# An endpoint that cannot be reached, or stops answering: retryable, whatever the service.
+UNREACHABLE = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+)
 _BAD_KEYS = {
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
@@ -165,12 +172,7 @@ class Sts:
             return response
         except botocore.exceptions.ClientError as exc:
             raise _client_error(exc, action, profile, role_arn, mfa_serial, params) from None
-        except (
-            botocore.exceptions.EndpointConnectionError,
-            botocore.exceptions.ConnectTimeoutError,
-            botocore.exceptions.ReadTimeoutError,
-            botocore.exceptions.ConnectionClosedError,
-        ):
+        except UNREACHABLE:
             raise StsError(
                 wire.STS_UNAVAILABLE,
                 f"cannot reach {at} for profile {profile}",

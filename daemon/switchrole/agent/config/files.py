@@ -44,11 +44,13 @@ def load_config(config_file: str, credentials_file: str) -> Config:
     for name, values in from_credentials.items():
         sections.setdefault(name, {}).update(values)
     services = built.get("services", {})
+    sso_sessions = built.get("sso_sessions", {})
     return Config(
         sections=sections,
         services=services if isinstance(services, dict) else {},
         config_file_sections=from_config,
         credentials_file_sections=from_credentials,
+        sso_sessions=sso_sessions if isinstance(sso_sessions, dict) else {},
     )
 
 

@@ -26,8 +26,11 @@ STATIC_KEYS = "static-keys"
 PROCESS = "process"
 SETTINGS = "settings"  # no credentials of its own: region, output and the like
 BROKEN = "broken"  # cannot even be read (a broken include_profile)
-# The kinds `switchrole env` can switch into (a web identity profile's token file makes its role).
-SWITCHABLE = (ROLE, WEB_IDENTITY)
+# The kinds `switchrole env` can switch into (a web identity profile's token file makes its role;
+# an SSO profile's permission set is its role).
+SWITCHABLE = (ROLE, WEB_IDENTITY, SSO)
+# What an [sso-session] registers for when it sets no sso_registration_scopes (the AWS CLI's).
+DEFAULT_SSO_SCOPES = ("sso:account:access",)
 
 STATIC = ("aws_access_key_id", "aws_secret_access_key")
 # botocore reads the legacy name first, in both files (SharedCredentialProvider, ConfigProvider).
@@ -124,6 +127,8 @@ class Config:
     # file at a time (SharedCredentialProvider, then ConfigProvider).
     config_file_sections: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     credentials_file_sections: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    # [sso-session NAME] sections of the config file, by name.
+    sso_sessions: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     @property
     def config_file_default(self) -> Mapping[str, object]:
@@ -231,7 +236,39 @@ class EnvironmentSource:
     env: tuple[tuple[str, str], ...] = field(repr=False)
 
 
-Source = StaticKeys | ProviderSource | EnvironmentSource
+@dataclass(frozen=True)
+class SsoSession:
+    """An ``[sso-session NAME]``: where people sign in to IAM Identity Center, and the endpoints
+    the sign-in and the portal are reached at (resolved as botocore resolves them)."""
+
+    name: str
+    start_url: str
+    region: str
+    scopes: tuple[str, ...] = DEFAULT_SSO_SCOPES
+    oidc_url: str | None = None
+    portal_url: str | None = None
+
+    def key(self) -> str:
+        """The sign-in's identity: the same session name at another start URL, region or
+        endpoint is another sign-in, with tokens of its own."""
+        return "sso-" + hashlib.sha256(repr(self).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SsoSource:
+    """A permission set's role in an account, reached through an sso-session's sign-in."""
+
+    profile: str
+    session: SsoSession
+    account_id: str
+    role_name: str
+
+    @property
+    def kind(self) -> str:
+        return SSO
+
+
+Source = StaticKeys | ProviderSource | EnvironmentSource | SsoSource
 
 
 @dataclass(frozen=True)

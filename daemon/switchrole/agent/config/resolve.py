@@ -14,6 +14,7 @@ import urllib.parse
 from ... import wire
 from .listing import unknown_profile
 from .model import (
+    DEFAULT_SSO_SCOPES,
     PROCESS,
     SSO,
     STATIC_KEYS,
@@ -28,6 +29,8 @@ from .model import (
     Profile,
     ProviderSource,
     Source,
+    SsoSession,
+    SsoSource,
     StaticKeys,
     StsEndpoint,
 )
@@ -39,6 +42,7 @@ REGION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?")
 ROLE_ARN = re.compile(r"arn:[a-z][a-z0-9-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}", re.ASCII)
 EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
 # DurationSeconds of AssumeRole: 15 minutes to the 12 hours a role can allow at most.
 DURATION = (900, 43200)
@@ -52,17 +56,25 @@ def resolve(config: Config, name: str, ctx: Context) -> Plan:
         raise unknown_profile(name, config, ctx)
     target = config.profile(name)
     role_arn = _checked(target, "role_arn", ROLE_ARN, "arn:aws:iam::123456789012:role/NAME")
-    if role_arn is None:
-        raise ConfigError(
-            wire.NOT_A_ROLE,
-            f"profile {name!r} has no role_arn, so there is no role to switch into",
-            "switch into a profile with role_arn and source_profile (e.g. [profile test])",
-        )
     endpoints = tuple(
         (service, url)
         for service in ("sts", "sso", "sso-oidc")
         if (url := _service_url(config, target, service, ctx)) is not None
     )
+    if role_arn is None:
+        if config.classify(target) != SSO:
+            raise ConfigError(
+                wire.NOT_A_ROLE,
+                f"profile {name!r} has no role_arn, so there is no role to switch into",
+                "switch into a profile with role_arn and source_profile (e.g. [profile test]), "
+                "or with sso_session, sso_account_id and sso_role_name",
+            )
+        # An SSO profile: the permission set's role is the role switched into.
+        source = _source_of(config, target, ctx, endpoints)
+        assert source is not None
+        region = _region([target])
+        described = _sso_role(target)
+        return Plan(name, source, (), region, _endpoint(config, target, region, ctx), None, described)
     hops: list[Hop] = []
     chain: list[Profile] = []
     current = target
@@ -142,9 +154,98 @@ def _source_of(config: Config, profile: Profile, ctx: Context, endpoints: Endpoi
     kind = config.source_kind(profile)
     if kind == STATIC_KEYS:
         return _static(config, profile)
+    if kind == SSO and profile.get("sso_session"):
+        return _sso_source(config, profile, ctx, dict(endpoints))
     if kind in (WEB_IDENTITY, SSO, PROCESS):
         return _provider(profile, kind, ctx, endpoints)
     return None
+
+
+def _sso_role(profile: Profile) -> str:
+    """An SSO profile's role as a person reads it; the account and role name it needs are checked."""
+    account_id, role_name = profile.get("sso_account_id"), profile.get("sso_role_name")
+    if not account_id or not role_name:
+        raise ConfigError(
+            wire.BAD_CONFIG,
+            f"profile {profile.name} uses IAM Identity Center but lacks "
+            + " and ".join(
+                k for k, v in (("sso_account_id", account_id), ("sso_role_name", role_name)) if not v
+            ),
+            "add sso_account_id = <12-digit account> and sso_role_name = <permission set> to the profile",
+        )
+    if not ACCOUNT_ID.fullmatch(account_id):
+        raise ConfigError(
+            wire.BAD_CONFIG,
+            f"profile {profile.name}: sso_account_id = {account_id!r} is not a 12-digit account id",
+        )
+    return f"{role_name} in {account_id} (IAM Identity Center)"
+
+
+def _sso_source(config: Config, profile: Profile, ctx: Context, endpoints: dict[str, str]) -> SsoSource:
+    """A profile with ``sso_session``, checked as botocore's SSO providers check it."""
+    session_name = profile.get("sso_session")
+    assert session_name is not None
+    session = _sso_session(config, session_name, ctx, endpoints, profile)
+    _sso_role(profile)
+    account_id, role_name = profile.get("sso_account_id"), profile.get("sso_role_name")
+    assert account_id is not None and role_name is not None
+    return SsoSource(profile.name, session, account_id, role_name)
+
+
+def sso_session(config: Config, name: str, ctx: Context) -> SsoSession:
+    """The ``[sso-session NAME]`` for `switchrole login --sso-session NAME`: its endpoints as
+    the AWS CLI resolves them for ``aws sso login --sso-session NAME`` (the default profile's)."""
+    default = Profile("default", config.sections.get("default", {}))
+    endpoints = {
+        service: url
+        for service in ("sso", "sso-oidc")
+        if (url := _service_url(config, default, service, ctx)) is not None
+    }
+    return _sso_session(config, name, ctx, endpoints, None)
+
+
+def _sso_session(
+    config: Config, name: str, ctx: Context, endpoints: dict[str, str], profile: Profile | None
+) -> SsoSession:
+    section = config.sso_sessions.get(name)
+    if section is None:
+        who = f"profile {profile.name} has sso_session = {name}, but " if profile is not None else ""
+        raise ConfigError(
+            wire.BAD_CONFIG if profile is not None else wire.NO_SUCH_PROFILE,
+            f"{who}{ctx.config_file} has no [sso-session {name}]",
+            f"add [sso-session {name}] with sso_start_url and sso_region"
+            + (f" (there are: {', '.join(sorted(config.sso_sessions))})" if config.sso_sessions else ""),
+        )
+    settings = Profile(f"[sso-session {name}]", section)
+    values: dict[str, str] = {}
+    for key in ("sso_start_url", "sso_region"):
+        value = settings.get(key)
+        if value is None:
+            raise ConfigError(
+                wire.BAD_CONFIG,
+                f"[sso-session {name}] has no {key}",
+                f"add {key} = ... to [sso-session {name}] in {ctx.config_file}",
+            )
+        own = profile.get(key) if profile is not None else None
+        if profile is not None and own is not None and own != value:
+            # botocore refuses a profile whose own value differs from its session's.
+            raise ConfigError(
+                wire.BAD_CONFIG,
+                f"profile {profile.name}: {key} = {own} differs from [sso-session {name}]'s {value}",
+                f"remove {key} from the profile (the sso-session's is used)",
+            )
+        values[key] = value
+    region = values["sso_region"]
+    if not REGION_NAME.fullmatch(region):
+        raise ConfigError(wire.BAD_CONFIG, f"[sso-session {name}]: sso_region = {region!r} is not a region")
+    _checked_url(values["sso_start_url"], f"[sso-session {name}] sso_start_url")
+    raw_scopes = settings.get("sso_registration_scopes")
+    scopes = (
+        tuple(s.strip() for s in raw_scopes.split(",") if s.strip()) if raw_scopes else DEFAULT_SSO_SCOPES
+    )
+    return SsoSession(
+        name, values["sso_start_url"], region, scopes, endpoints.get("sso-oidc"), endpoints.get("sso")
+    )
 
 
 def _static(config: Config, profile: Profile) -> StaticKeys:
@@ -331,9 +432,11 @@ def _service_url(config: Config, profile: Profile, service: str, ctx: Context) -
             return _checked_url(url, env_name)
     services_name = profile.get("services") or ""
     services = config.services.get(services_name, {})
-    section = services.get(service) if isinstance(services, dict) else None
+    # [services] names a service by its snake-case id, as botocore's config provider does.
+    key = service.replace("-", "_")
+    section = services.get(key) if isinstance(services, dict) else None
     if isinstance(section, dict) and section.get("endpoint_url"):
-        where = f"profile {profile.name}: [services {services_name}] {service}.endpoint_url"
+        where = f"profile {profile.name}: [services {services_name}] {key}.endpoint_url"
         return _checked_url(section["endpoint_url"], where)
     url = profile.get("endpoint_url")
     return None if url is None else _checked_url(url, f"profile {profile.name}: endpoint_url")

@@ -23,9 +23,11 @@ class Cached:
     role_arn: str
     kind: str
     margin: Callable[[float], float] = refresh_margin
+    sso: str | None = None  # the IAM Identity Center sign-in below, if any: logout ends the session
 
     def session(self) -> Session:
         session = self.store.session(self.key, self.profile, self.role_arn, self.kind, self.margin)
+        session.sso = self.sso
         # What the refresher renews the session with, ahead of the shells, needing no code.
         session.fetch = self.provider.fetch
         return session

@@ -8,17 +8,16 @@ device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config.model import Plan
+from ..config.model import Plan, SsoSource
 from ..sessions import HOP, MFA, USER, SessionStore
 from ..sts import Sts
 from .assume_role import AssumeRoleProvider
 from .base import Provider
 from .cached import Cached
 from .mfa_session import MfaSessionProvider, SpentCodes, mfa_margin
-from .source import source_provider
+from .source import Sources
 
 
 @dataclass(frozen=True)
@@ -29,14 +28,16 @@ class Chain:
 
 
 class Chains:
-    def __init__(self, store: SessionStore, sts: Sts, spent: SpentCodes, clock: Callable[[], float]) -> None:
+    def __init__(self, store: SessionStore, sts: Sts, spent: SpentCodes, sources: Sources) -> None:
         self.store = store
         self.sts = sts
         self.spent = spent
-        self.clock = clock
+        self.sources = sources
 
     def build(self, plan: Plan) -> Chain:
-        base: Provider = source_provider(plan.source, plan.region, self.clock)
+        base: Provider = self.sources.of(plan)
+        # Every layer made through an IAM Identity Center sign-in ends with it (logout).
+        sso = plan.source.session.key() if isinstance(plan.source, SsoSource) else None
         mfa = None
         if plan.mfa is not None:
             provider = MfaSessionProvider(
@@ -50,12 +51,22 @@ class Chains:
                 role_arn=plan.mfa.serial,
                 kind=MFA,
                 margin=mfa_margin,
+                sso=sso,
             )
             base = mfa
         if not plan.hops:
-            # A web identity profile: its provider's AssumeRoleWithWebIdentity is the role.
+            # A web identity profile (its provider's AssumeRoleWithWebIdentity is the role), or
+            # an SSO profile (its permission set's role is).
             return Chain(
-                Cached(base, self.store, plan.key(), profile=plan.profile, role_arn=plan.role_arn, kind=USER)
+                Cached(
+                    base,
+                    self.store,
+                    plan.key(),
+                    profile=plan.profile,
+                    role_arn=plan.role_arn,
+                    kind=USER,
+                    sso=sso,
+                )
             )
         layers: list[Cached] = []
         for depth, hop in enumerate(plan.hops, 1):
@@ -66,6 +77,7 @@ class Chains:
                 profile=hop.profile,
                 role_arn=hop.role_arn,
                 kind=USER if depth == len(plan.hops) else HOP,
+                sso=sso,
             )
             layers.append(layer)
             base = layer
