@@ -153,6 +153,9 @@ def test_login_with_a_browser_that_clicks_then_the_aws_cli_acts_as_the_permissio
     again = user.run("login", "ops")  # the same sso-session: nothing to approve
     assert again.returncode == 0 and "already" in again.stderr
     assert len(user.browser_opens()) == 1
+    forced = user.run("login", "--sso-session", "corp", "--force")  # sign in again all the same
+    assert forced.returncode == 0 and len(user.browser_opens()) == 2, forced.stderr
+    assert user.sso.count("StartDeviceAuthorization") == 2 and user.sso.count("RegisterClient") == 1
     status = user.run("status")
     assert "SSO SESSION" in status.stdout and "corp" in status.stdout and "signed in" in status.stdout
     assert user.secrets_on_disk() == {}
@@ -278,6 +281,10 @@ def test_logout_ends_the_sign_in_and_the_roles_made_through_it(sso_world: SsoWor
     status = json.loads(user.run("status", "--json").stdout)
     assert [s["state"] for s in status["sso_sessions"]] == ["login_needed"]
     assert [s["state"] for s in status["sessions"]] == ["login_needed"]
+    shown = user.run("status").stdout
+    (row,) = [line for line in shown.splitlines() if line.startswith("dev ")]
+    assert row.split()[-3:] == ["login_needed", "-", "-"], shown
+    assert "run `switchrole login --sso-session corp`" in shown
     refused = user.run("env", "dev")
     assert refused.returncode != 0 and "switchrole login dev" in refused.stderr
     again = user.run("logout", "--sso-session", "corp")

@@ -420,8 +420,9 @@ def status_text(status: dict[str, Any], daemon_only: bool = False) -> str:
                 s["profile"],
                 s["role_arn"],
                 s["state"] + (", renewing" if s.get("refreshing") else ""),
-                time_left(s["expires_in"]),
-                s["expiration"],
+                # No credentials held (signed out of IAM Identity Center): nothing to count down.
+                "-" if s["expiration"] == wire.rfc3339(0) else time_left(s["expires_in"]),
+                "-" if s["expiration"] == wire.rfc3339(0) else s["expiration"],
             )
             for s in sessions
         ]
