@@ -307,6 +307,10 @@ class SignIns:
         except Exception as exc:  # a bug must not leave callers waiting forever
             pending.done.set_exception(StsError(wire.INTERNAL, f"internal error ({type(exc).__name__})"))
             return
+        if pending.cancel.is_set():
+            # Signed out while the approval was on its way: it must not sign in again.
+            pending.done.set_exception(StsError(wire.LOGIN_FAILED, "the sign-in was cancelled by a logout"))
+            return
         log.info("sso-session %s: signed in", signin.session.name)
         self._install(signin, token)
         pending.done.set_result(token)
@@ -425,17 +429,16 @@ class SignIns:
                 state = wire.SIGNED_IN
             else:
                 state = wire.LOGIN_NEEDED
-            usable = token is not None
             shown.append(
                 {
                     "sso_session": signin.session.name,
                     "start_url": signin.session.start_url,
                     "region": signin.session.region,
                     "state": state,
-                    "expiration": wire.rfc3339(token.expires_at) if usable and token else None,
-                    "expires_in": max(0, int(token.expires_at - now)) if usable and token else None,
-                    "refreshable": bool(usable and token and token.refresh_token and token.registration),
-                    "origin": token.origin if usable and token else "",
+                    "expiration": wire.rfc3339(token.expires_at) if token else None,
+                    "expires_in": max(0, int(token.expires_at - now)) if token else None,
+                    "refreshable": bool(token and token.refresh_token and token.registration),
+                    "origin": token.origin if token else "",
                 }
             )
         return shown
