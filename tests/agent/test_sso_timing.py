@@ -234,3 +234,16 @@ def test_a_pending_sign_in_not_approved_in_time_fails_for_every_waiter(
         agent.ask(wire.login_request(agent.ctx(), profile="ops", wait=True, patience=20))
     assert failed.value.code == wire.LOGIN_FAILED and "not approved in time" in failed.value.message
     wait_for(lambda: login(agent, profile="dev")["started"], 10, what="a new authorization")
+
+
+def test_logout_cancels_a_pending_sign_in_even_when_approved_after(agent: Agent) -> None:
+    assert agent.sso is not None
+    started = login(agent, profile="dev")
+    assert started["authorization"] is not None
+    assert agent.ask(wire.request("logout")) == {"signed_out": ["corp"]}
+    agent.sso.approve()  # the click comes too late: the person signed out meanwhile
+    with pytest.raises(wire.Error) as failed:
+        agent.ask(wire.login_request(agent.ctx(), profile="dev", wait=True, patience=20))
+    assert failed.value.code == wire.LOGIN_FAILED and "cancelled" in failed.value.message
+    assert agent.status()["sso_sessions"][0]["state"] == wire.LOGIN_NEEDED
+    assert agent.refused("dev", agent.shell()).code == wire.LOGIN_REQUIRED

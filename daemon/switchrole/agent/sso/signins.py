@@ -371,7 +371,8 @@ class SignIns:
         for signin in ended:
             with signin.lock:
                 token, signin.token = signin.token, None
-                pending, signin.pending = signin.pending, None
+                # A pending authorization is cancelled, and kept: its waiters hear why it failed.
+                pending = signin.pending
                 signin.login_needed = True
                 signin.refresh = None
                 if token is not None and token.origin == "aws-cli-cache":
