@@ -339,9 +339,11 @@ def cmd_login(args: list[str]) -> int:
     answer = signin.sign_in(profile=args[0] if args else None, sso_session=name, force=force, browser=browser)
     expires = answer["expires_at"]
     if answer["authorization"] is None and expires is not None:
+        import time
+
         from .prompt import time_left
 
-        left = time_left(max(0, expires - int(__import__("time").time())))
+        left = time_left(max(0, expires - int(time.time())))
         sys.stderr.write(
             f"switchrole: signed in to sso-session {answer['sso_session']} already ({left} left, "
             "renewed by the agent); --force signs in again\n"

@@ -600,16 +600,22 @@ def login_request(
     patience: float | None = None,
 ) -> Request:
     """A sign-in for ``profile``'s sso-session, or for the one named ``sso_session``."""
-    fields = {"profile": profile, "sso_session": sso_session, "patience": patience}
-    flags = {"wait": wait, "force": force}
-    return request(
+    return _set(
         "login",
         ctx=ctx,
-        **{k: v for k, v in fields.items() if v is not None},
-        **{k: True for k, v in flags.items() if v},
+        profile=profile,
+        sso_session=sso_session,
+        patience=patience,
+        wait=wait or None,
+        force=force or None,
     )
 
 
 def _about(op: str, profile: str, ctx: Context, **optional: object) -> Request:
     """A request about ``profile``, with those of the optional fields that are set."""
-    return request(op, profile=profile, ctx=ctx, **{k: v for k, v in optional.items() if v is not None})
+    return _set(op, profile=profile, ctx=ctx, **optional)
+
+
+def _set(op: str, **fields: object) -> Request:
+    """A request with those of ``fields`` that are set (None: left out)."""
+    return request(op, **{k: v for k, v in fields.items() if v is not None})

@@ -337,10 +337,14 @@ class SessionStore:
         backoff = min(MAX_BACKOFF, 2.0**session.failures) * random.uniform(0.5, 1.0)  # noqa: S311
         session.retry_at = now + backoff
 
+    def through(self, sso: str) -> list[Session]:
+        """The sessions made through the IAM Identity Center sign-in ``sso``."""
+        return [s for s in self.all() if s.sso == sso]
+
     def signed_in(self, sso: str) -> list[Session]:
         """The sessions made through the sign-in ``sso``, no longer waiting for one: renewed
         at once, and told so."""
-        found = [s for s in self.all() if s.sso == sso]
+        found = self.through(sso)
         for session in found:
             with session.lock:
                 if session.login_needed:
@@ -353,7 +357,7 @@ class SessionStore:
     def login_needed(self, sso: str) -> list[Session]:
         """The sessions made through the sign-in ``sso``, which IAM Identity Center refused to
         renew: their shells are told now, not only when the role itself is due."""
-        found = [s for s in self.all() if s.sso == sso]
+        found = self.through(sso)
         for session in found:
             with session.lock:
                 session.login_needed = True
@@ -362,7 +366,7 @@ class SessionStore:
     def signed_out(self, sso: str) -> list[Session]:
         """The sessions made through the sign-in ``sso``, emptied: their credentials are gone
         with it (as `aws sso logout` removes them), and they wait for a new sign-in."""
-        found = [s for s in self.all() if s.sso == sso]
+        found = self.through(sso)
         for session in found:
             with session.lock:
                 session.creds = None

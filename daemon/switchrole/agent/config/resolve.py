@@ -56,11 +56,7 @@ def resolve(config: Config, name: str, ctx: Context) -> Plan:
         raise unknown_profile(name, config, ctx)
     target = config.profile(name)
     role_arn = _checked(target, "role_arn", ROLE_ARN, "arn:aws:iam::123456789012:role/NAME")
-    endpoints = tuple(
-        (service, url)
-        for service in ("sts", "sso", "sso-oidc")
-        if (url := _service_url(config, target, service, ctx)) is not None
-    )
+    endpoints = _service_urls(config, target, ctx, ("sts", "sso", "sso-oidc"))
     if role_arn is None:
         if config.classify(target) != SSO:
             raise ConfigError(
@@ -73,7 +69,8 @@ def resolve(config: Config, name: str, ctx: Context) -> Plan:
         source = _source_of(config, target, ctx, endpoints)
         assert source is not None
         region = _region([target])
-        described = _sso_role(target)
+        account_id, role_name = _sso_assignment(target)
+        described = f"{role_name} in {account_id} (IAM Identity Center)"
         return Plan(name, source, (), region, _endpoint(config, target, region, ctx), None, described)
     hops: list[Hop] = []
     chain: list[Profile] = []
@@ -161,8 +158,8 @@ def _source_of(config: Config, profile: Profile, ctx: Context, endpoints: Endpoi
     return None
 
 
-def _sso_role(profile: Profile) -> str:
-    """An SSO profile's role as a person reads it; the account and role name it needs are checked."""
+def _sso_assignment(profile: Profile) -> tuple[str, str]:
+    """An SSO profile's account and permission set, checked."""
     account_id, role_name = profile.get("sso_account_id"), profile.get("sso_role_name")
     if not account_id or not role_name:
         raise ConfigError(
@@ -178,7 +175,7 @@ def _sso_role(profile: Profile) -> str:
             wire.BAD_CONFIG,
             f"profile {profile.name}: sso_account_id = {account_id!r} is not a 12-digit account id",
         )
-    return f"{role_name} in {account_id} (IAM Identity Center)"
+    return account_id, role_name
 
 
 def _sso_source(config: Config, profile: Profile, ctx: Context, endpoints: dict[str, str]) -> SsoSource:
@@ -186,21 +183,14 @@ def _sso_source(config: Config, profile: Profile, ctx: Context, endpoints: dict[
     session_name = profile.get("sso_session")
     assert session_name is not None
     session = _sso_session(config, session_name, ctx, endpoints, profile)
-    _sso_role(profile)
-    account_id, role_name = profile.get("sso_account_id"), profile.get("sso_role_name")
-    assert account_id is not None and role_name is not None
-    return SsoSource(profile.name, session, account_id, role_name)
+    return SsoSource(profile.name, session, *_sso_assignment(profile))
 
 
 def sso_session(config: Config, name: str, ctx: Context) -> SsoSession:
     """The ``[sso-session NAME]`` for `switchrole login --sso-session NAME`: its endpoints as
     the AWS CLI resolves them for ``aws sso login --sso-session NAME`` (the default profile's)."""
     default = Profile("default", config.sections.get("default", {}))
-    endpoints = {
-        service: url
-        for service in ("sso", "sso-oidc")
-        if (url := _service_url(config, default, service, ctx)) is not None
-    }
+    endpoints = dict(_service_urls(config, default, ctx, ("sso", "sso-oidc")))
     return _sso_session(config, name, ctx, endpoints, None)
 
 
@@ -419,6 +409,15 @@ def _ignores_configured_urls(profile: Profile, ctx: Context) -> bool:
         "ignore_configured_endpoint_urls"
     )
     return ignore is not None and _truthy(ignore)
+
+
+def _service_urls(config: Config, profile: Profile, ctx: Context, services: tuple[str, ...]) -> Endpoints:
+    """The services' endpoints that are set, each as ``_service_url`` finds it."""
+    return tuple(
+        (service, url)
+        for service in services
+        if (url := _service_url(config, profile, service, ctx)) is not None
+    )
 
 
 def _service_url(config: Config, profile: Profile, service: str, ctx: Context) -> str | None:

@@ -11,11 +11,17 @@ put in one, in a log line or in a ``repr``.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import botocore.config
+import botocore.exceptions
+import botocore.session
+from botocore import UNSIGNED
 
 from ... import wire
 from ..config.model import SsoSession
@@ -66,6 +72,12 @@ class Token:
     def lifetime(self) -> float:
         return self.expires_at - self.issued
 
+    @property
+    def renewable(self) -> bool:
+        """Whether it can be renewed without a browser: a refresh token, and the client it was
+        issued to (a token bound to that registration, whatever the sign-in registers next)."""
+        return self.refresh_token is not None and self.registration is not None
+
 
 class Pending(Exception):
     """The person has not approved the device authorization yet; ``slow_down``: poll less often."""
@@ -89,17 +101,16 @@ def login_required(session: SsoSession, why: str, profile: str | None = None) ->
 
 class IdentityCenter:
     def __init__(self, clock: Callable[[], float] = time.time, attempts: int = 3) -> None:
-        import botocore.config
-
         self.clock = clock
         self._config = botocore.config.Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
             retries={"mode": "standard", "total_max_attempts": attempts},
-            signature_version=_unsigned(),
+            signature_version=UNSIGNED,
         )
         self._lock = threading.Lock()
-        self._botocore: Any = None
+        # Made at the first sign-in, not at every agent start (most users have no sso-session).
+        self._botocore: botocore.session.Session | None = None
         self._clients: dict[tuple[str, str, str | None], Any] = {}
 
     def _client(self, service: str, session: SsoSession) -> Any:
@@ -109,10 +120,6 @@ class IdentityCenter:
             client = self._clients.get(key)
             if client is None:
                 if self._botocore is None:
-                    import os
-
-                    import botocore.session
-
                     self._botocore = botocore.session.Session()
                     # Never the agent's own files: each request brings its settings.
                     self._botocore.set_config_variable("config_file", os.devnull)
@@ -188,7 +195,7 @@ class IdentityCenter:
     def refresh(self, session: SsoSession, token: Token) -> Token:
         """A new access token for the refresh token, no browser; refused: ``login_required``."""
         registration, refresh_token = token.registration, token.refresh_token
-        if registration is None or refresh_token is None:
+        if not token.renewable or registration is None or refresh_token is None:
             raise login_required(session, "the sign-in cannot be renewed without a browser")
         if registration.expires_at <= self.clock():
             raise login_required(session, "switchrole's registration with IAM Identity Center expired")
@@ -272,8 +279,6 @@ class IdentityCenter:
             ) from None
 
     def _call(self, session: SsoSession, service: str, method: str, **params: Any) -> dict[str, Any]:
-        import botocore.exceptions
-
         client = self._client(service, session)
         where = (session.oidc_url if service == "sso-oidc" else session.portal_url) or (
             f"IAM Identity Center in {session.region}"
@@ -315,9 +320,3 @@ class _Refused(Exception):
         super().__init__(aws_code)
         self.aws_code = aws_code
         self.aws_message = aws_message[:200]
-
-
-def _unsigned() -> Any:
-    from botocore import UNSIGNED
-
-    return UNSIGNED

@@ -148,7 +148,7 @@ class SignIns:
         if token is not None and not signin.login_needed:
             if token.expires_at - now > token_margin(token.lifetime):
                 return token
-            if token.registration is not None and token.refresh_token is not None:
+            if token.renewable:
                 return self._renewed(signin, token, profile)
         cached = self._from_cli_cache(signin, now)
         if cached is not None:
@@ -399,8 +399,7 @@ class SignIns:
             if (
                 signin.session.key() not in in_use
                 or token is None
-                or token.registration is None
-                or token.refresh_token is None
+                or not token.renewable
                 or signin.login_needed
             ):
                 continue
@@ -438,7 +437,7 @@ class SignIns:
                     "state": state,
                     "expiration": wire.rfc3339(token.expires_at) if token else None,
                     "expires_in": max(0, int(token.expires_at - now)) if token else None,
-                    "refreshable": bool(token and token.refresh_token and token.registration),
+                    "refreshable": token is not None and token.renewable,
                     "origin": token.origin if token else "",
                 }
             )
