@@ -137,3 +137,18 @@ def test_completion_under_xtrace_and_nounset_traces_nothing(
     assert line == "switchrole use test "
     # No trace of the completion function or the program it runs reached the terminal.
     assert "__complete" not in shown and "__sr_" not in shown, shown
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_tab_completes_login_profiles_and_sso_sessions(
+    world: World, shell: str, pty_shell: Callable[..., PtyShell]
+) -> None:
+    from support.world import SSO_CONFIG
+
+    world.write(SSO_CONFIG)
+    sh = start(pty_shell, shell, world.env)
+    assert completes_to(sh, "switchrole login op", "s") == "switchrole login ops "
+    assert (
+        completes_to(sh, "switchrole login --sso-session c", "orp") == "switchrole login --sso-session corp "
+    )
+    assert completes_to(sh, "switchrole logout --sso", "-session") == "switchrole logout --sso-session "

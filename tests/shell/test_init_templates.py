@@ -343,6 +343,9 @@ PROMPT_CASES: dict[str, tuple[int | None, str, str | None, str]] = {
     "expired-beats-mfa": (-10, "mfa_needed", "fresh", "[test !expired]"),
     "mfa-status": (42 * 60 + 30, "mfa_needed", "fresh", "[test !mfa]"),
     "mfa-state-file": (42 * 60 + 30, "fresh", "mfa_needed", "[test !mfa]"),
+    # An IAM Identity Center sign-in is needed: from a failed refresh, or from the state file.
+    "login-status": (42 * 60 + 30, "login_needed", "fresh", "[test !login]"),
+    "login-state-file": (42 * 60 + 30, "fresh", "login_needed", "[test !login]"),
     "stale-state-file": (42 * 60 + 30, "fresh", "stale", "[test 42m]"),
     "no-state-file": (42 * 60 + 30, "fresh", None, "[test 42m]"),
     "no-expiry": (None, "fresh", "fresh", "[test !expired]"),
